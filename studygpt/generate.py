@@ -1,0 +1,187 @@
+"""生成 (generation)：让模型一个字一个字地写出回答。
+
+流程拆成几个小函数，每个都能单独读懂、单独测试：
+    render_prompt（chat_format.py）→ prefill（一次算完提示，填好 KV 缓存）
+    → 循环 { process_logits（重复惩罚、温度、top-k、top-p）→ sample（抽一个词元）→ decode_one_token }
+    → 遇到 <|end|> 或达到 max_length 停止。
+
+`stream_response` 边生成边产出文字片段（聊天界面、服务端流式输出用）；
+`generate_response` 是原项目的接口，返回整段回答。
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+
+from studygpt.chat_format import render_prompt
+from studygpt.errors import StudyGPTError
+from studygpt.model import DialogueModel, KVCache
+from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer
+
+
+# ===== 1. 采样设置 (sampling settings) =====
+@dataclass
+class SamplingConfig:
+    """temperature=0 表示贪心 (greedy，总选概率最大的)；top_k/top_p 为 None 表示不截断；
+    repetition_penalty > 1 让本次回答里已出现过的字更难再出现（只看回答本身，不惩罚复述用户的话）。"""
+    temperature: float = 0.7
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise StudyGPTError(f"temperature={self.temperature} 无效：请用 ≥ 0 的数（0 表示贪心）。")
+        if self.top_k is not None and self.top_k < 1:
+            raise StudyGPTError(f"top_k={self.top_k} 无效：请用 ≥ 1 的整数，或不设置。")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise StudyGPTError(f"top_p={self.top_p} 无效：请用 (0, 1] 之间的数，或不设置。")
+        if self.repetition_penalty <= 0:
+            raise StudyGPTError(f"repetition_penalty={self.repetition_penalty} 无效：请用 > 0 的数（1 表示不惩罚）。")
+
+
+@dataclass
+class Step:
+    """生成的一步：选中的词元，以及（需要时）概率最高的几个候选，给"看看里面"(look inside) 用。"""
+    token_id: int
+    text: str
+    prob: float
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+# ===== 2. 处理 logits =====
+def apply_repetition_penalty(logits: torch.Tensor, previous: Sequence[int], penalty: float) -> torch.Tensor:
+    """CTRL 式重复惩罚：出现过的词元，正的 logit 除以 penalty，负的乘以 penalty（两者都让它变小）。"""
+    if penalty == 1.0 or not previous:
+        return logits
+    idx = torch.tensor(sorted(set(previous)), device=logits.device)
+    seen = logits[idx]
+    logits = logits.clone()
+    logits[idx] = torch.where(seen > 0, seen / penalty, seen * penalty)
+    return logits
+
+
+def process_logits(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence[int]) -> torch.Tensor:
+    """一行 logits (V,) → 真正用来抽样的 logits：重复惩罚 → 温度 → top-k → top-p。被排除的位置为 -inf。"""
+    logits = apply_repetition_penalty(logits.float(), previous, cfg.repetition_penalty)
+    if cfg.temperature == 0:
+        return logits
+    logits = logits / cfg.temperature  # 温度 < 1 让分布更尖（更保守），> 1 更平（更随机）
+    if cfg.top_k is not None and cfg.top_k < logits.numel():
+        kth = torch.topk(logits, cfg.top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))  # 只留概率最高的 k 个
+    if cfg.top_p is not None and cfg.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = sorted_logits.softmax(-1)
+        # 从最可能的开始累加概率：前面的累计已经 ≥ top_p 的词元就不要了（至少保留第一个）
+        drop = (probs.cumsum(-1) - probs) >= cfg.top_p
+        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+    return logits
+
+
+def sample(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> int:
+    """从处理过的 logits 里选一个词元：温度为 0 时取最大值，否则按概率抽样。"""
+    if cfg.temperature == 0:
+        return int(torch.argmax(logits))
+    probs = logits.softmax(-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+# ===== 3. 前向：prefill 与逐词解码 =====
+@torch.no_grad()
+def prefill(model: DialogueModel, prompt_ids: list[int], cache: KVCache) -> torch.Tensor:
+    """一次性算完整个提示，填满 KV 缓存；返回最后一个位置的 logits (V,)。"""
+    device = model.tok_embeddings.weight.device
+    x = torch.tensor([prompt_ids], dtype=torch.long, device=device)
+    return model(x, cache=cache)[0, -1]
+
+
+@torch.no_grad()
+def decode_one_token(model: DialogueModel, token_id: int, cache: KVCache) -> torch.Tensor:
+    """只算一个新词元（其余的 k/v 都在缓存里）；返回它的 logits (V,)。"""
+    device = model.tok_embeddings.weight.device
+    x = torch.tensor([[token_id]], dtype=torch.long, device=device)
+    return model(x, cache=cache)[0, -1]
+
+
+def fit_prompt(tokenizer: Tokenizer, history: Sequence[str], user_text: str, budget: int) -> list[int]:
+    """在 budget 个词元内放下尽量多的上下文：历史从最早的一问一答开始丢；
+    只剩这一句还太长时，保留它的结尾（离回答最近的部分）。"""
+    history = list(history)
+    if len(history) % 2:
+        raise StudyGPTError("history 必须是成对的 [用户, 助手, 用户, 助手, ...]，长度应为偶数。")
+    while True:
+        ids = render_prompt(history, user_text, tokenizer)
+        if len(ids) <= budget or not history:
+            break
+        history = history[2:]
+    if len(ids) > budget:
+        keep = max(budget - 3, 1)  # 3 = <|user|> <|end|> <|assistant|>
+        ids = render_prompt([], user_text[-keep:], tokenizer)
+    return ids
+
+
+def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens: int, cfg: SamplingConfig,
+                    tokenizer: Tokenizer, seed: int | None = None, top_n: int = 0) -> Iterator[Step]:
+    """逐词产出 Step，直到 <|end|> 或 max_new_tokens。top_n > 0 时附上每步概率最高的 top_n 个候选。"""
+    device = model.tok_embeddings.weight.device
+    max_new_tokens = min(max_new_tokens, model.config.max_len - len(prompt_ids))
+    if max_new_tokens <= 0:
+        return
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        cache = KVCache(model.config, 1, device, model.tok_embeddings.weight.dtype)
+        end_id = tokenizer.token_id(END)
+        logits = prefill(model, prompt_ids, cache)
+        reply: list[int] = []
+        for i in range(max_new_tokens):
+            final = process_logits(logits, cfg, reply)
+            token = sample(final, cfg, generator)
+            probs = final.softmax(-1)  # 真正用来抽样的分布（贪心时是惩罚后、温度 1 的分布）
+            top = []
+            if top_n:
+                p, idx = probs.topk(top_n)
+                top = [(tokenizer.id_to_token[j], float(q)) for q, j in zip(p.tolist(), idx.tolist())]
+            yield Step(token, tokenizer.id_to_token[token], float(probs[token]), top)
+            if token == end_id:
+                break
+            reply.append(token)
+            if i + 1 < max_new_tokens:
+                logits = decode_one_token(model, token, cache)
+    finally:
+        model.train(was_training)
+
+
+# ===== 4. 对外接口 =====
+def stream_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str, device=None,
+                    max_length: int = 100, temperature: float = 0.7, top_k: int | None = None,
+                    top_p: float | None = None, repetition_penalty: float = 1.0,
+                    history: Sequence[str] | None = None, seed: int | None = None) -> Iterator[str]:
+    """边生成边产出文字片段（每次一个字）。参数同 generate_response。"""
+    cfg = SamplingConfig(temperature, top_k, top_p, repetition_penalty)
+    budget = model.config.max_len - min(max_length, model.config.max_len // 2)  # 给回答留出位置
+    prompt = fit_prompt(tokenizer, history or [], input_text, budget)
+    for step in generate_tokens(model, prompt, max_length, cfg, tokenizer, seed):
+        if step.text not in SPECIAL_TOKENS or step.text == "<unk>":
+            yield step.text
+
+
+def generate_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str, device=None,
+                      max_length: int = 100, temperature: float = 0.7, top_k: int | None = None,
+                      top_p: float | None = None, repetition_penalty: float = 1.0,
+                      history: Sequence[str] | None = None, seed: int | None = None) -> str:
+    """对一句用户输入生成一整段回答（原项目的接口）。
+
+    max_length：回答最多多少个词元；temperature=0 为贪心；history：之前的轮次 [用户, 助手, ...]，
+    放不下时从最早的丢起；seed：固定后同样的输入给出同样的回答。
+    device 参数为兼容保留：模型在哪个设备上就在哪里生成。
+    """
+    return "".join(stream_response(model, tokenizer, input_text, device, max_length, temperature,
+                                   top_k, top_p, repetition_penalty, history, seed))

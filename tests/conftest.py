@@ -1,0 +1,37 @@
+"""测试共用的小工具 (shared fixtures)：极小的分词器与模型，CPU 上几秒内跑完。"""
+from pathlib import Path
+
+import pytest
+import torch
+
+from studygpt.model import DialogueModel, ModelConfig
+from studygpt.tokenizer import Tokenizer
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+DIALOGUES = [
+    ["你好", "你好！很高兴见到你。"],
+    ["你是谁？", "我是StudyGPT，一个学习用的小模型。", "你会做什么？", "我会聊天，也会做两位数加法。"],
+    ["今天天气怎么样？", "今天天气不错，适合出去走走。"],
+    ["Hello world", "Hi! 你好，world。"],
+]
+
+
+def shared_file(name: str) -> Path:
+    """../shared/data 下的真实语料；不存在时跳过并说明原因。"""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"共享语料 {path} 不存在（只在有 ../shared/data 的检出里运行）")
+    return path
+
+
+@pytest.fixture
+def tokenizer() -> Tokenizer:
+    return Tokenizer().build_vocab(t for d in DIALOGUES for t in d)
+
+
+def tiny_model(vocab_size: int, seed: int = 0, **kw) -> DialogueModel:
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=vocab_size, d_model=32, n_head=4, n_layers=2, max_len=64)
+    cfg.update(kw)
+    return DialogueModel(config=ModelConfig(**cfg))

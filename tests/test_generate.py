@@ -1,0 +1,86 @@
+import pytest
+import torch
+
+from studygpt.errors import StudyGPTError
+from studygpt.generate import (SamplingConfig, apply_repetition_penalty, fit_prompt, generate_response,
+                               process_logits, sample, stream_response)
+from tests.conftest import tiny_model
+
+LOGITS = torch.tensor([3.0, 2.0, 1.0, 0.0, -1.0])
+
+
+def kept(logits):
+    return [i for i, v in enumerate(logits.tolist()) if v != float("-inf")]
+
+
+def test_top_k_keeps_k_best():
+    assert kept(process_logits(LOGITS, SamplingConfig(temperature=1.0, top_k=2), [])) == [0, 1]
+
+
+def test_top_p_keeps_smallest_set_reaching_p():
+    probs = LOGITS.softmax(-1)  # ≈ [0.64, 0.24, 0.09, 0.03, 0.01]
+    assert probs[0] < 0.7 < probs[0] + probs[1]
+    assert kept(process_logits(LOGITS, SamplingConfig(temperature=1.0, top_p=0.7), [])) == [0, 1]
+    assert kept(process_logits(LOGITS, SamplingConfig(temperature=1.0, top_p=0.5), [])) == [0]
+
+
+def test_temperature_sharpens_and_flattens():
+    cold = process_logits(LOGITS, SamplingConfig(temperature=0.5), []).softmax(-1)
+    hot = process_logits(LOGITS, SamplingConfig(temperature=2.0), []).softmax(-1)
+    assert cold[0] > LOGITS.softmax(-1)[0] > hot[0]
+
+
+def test_repetition_penalty_lowers_seen_tokens_both_signs():
+    out = apply_repetition_penalty(LOGITS, [0, 4], 2.0)
+    assert out[0] == 1.5 and out[4] == -2.0 and torch.equal(out[1:4], LOGITS[1:4])
+
+
+def test_greedy_and_seeded_sampling():
+    cfg = SamplingConfig(temperature=0)
+    assert sample(process_logits(LOGITS, cfg, []), cfg, None) == 0
+    cfg = SamplingConfig(temperature=1.0)
+    draws = lambda seed: [sample(LOGITS, cfg, torch.Generator().manual_seed(seed + i)) for i in range(20)]
+    assert draws(1) == draws(1) and len(set(draws(1))) > 1
+
+
+def test_invalid_settings_are_clear():
+    for kw in [dict(temperature=-1), dict(top_k=0), dict(top_p=1.5), dict(repetition_penalty=0)]:
+        with pytest.raises(StudyGPTError):
+            SamplingConfig(**kw)
+
+
+def test_generate_response_reproducible_and_streaming(tokenizer):
+    model = tiny_model(tokenizer.vocab_size)
+    a = generate_response(model, tokenizer, "你好", "cpu", max_length=20, temperature=1.0, seed=7)
+    b = generate_response(model, tokenizer, "你好", "cpu", max_length=20, temperature=1.0, seed=7)
+    assert a == b and "".join(stream_response(model, tokenizer, "你好", max_length=20, temperature=1.0, seed=7)) == a
+    g1 = generate_response(model, tokenizer, "你好", "cpu", max_length=20, temperature=0)
+    g2 = generate_response(model, tokenizer, "你好", "cpu", max_length=20, temperature=0)
+    assert g1 == g2
+    assert any(generate_response(model, tokenizer, "你好", max_length=20, temperature=1.0, seed=s) for s in range(5))
+
+
+def test_history_dropped_oldest_first(tokenizer):
+    history = ["你好" * 10, "好" * 10, "你是谁？", "我是StudyGPT。"]
+    ids = fit_prompt(tokenizer, history, "你会做什么？", budget=40)
+    text = tokenizer.decode(ids, skip_special=False)
+    assert "你好你好" not in text and "我是StudyGPT。" in text and len(ids) <= 40
+    assert len(fit_prompt(tokenizer, [], "你" * 100, budget=30)) == 30
+
+
+def test_generation_stops_at_end_token(tokenizer):
+    """让输出层总是偏爱 <|end|>：第一步就停下，回答为空；偏爱别的字则一直写到 max_length。"""
+    model = tiny_model(tokenizer.vocab_size)
+    plain_output = model.output
+
+    def biased(token):
+        def output(hidden):
+            logits = plain_output(hidden)
+            logits[..., tokenizer.vocab[token]] += 100.0
+            return logits
+        return output
+
+    model.output = biased("<|end|>")
+    assert generate_response(model, tokenizer, "你好", max_length=20, temperature=0) == ""
+    model.output = biased("好")
+    assert generate_response(model, tokenizer, "你好", max_length=20, temperature=0) == "好" * 20
