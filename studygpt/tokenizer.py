@@ -140,6 +140,12 @@ class Tokenizer:
         """特殊词元的编号，如 token_id('<|end|>') → 2。"""
         return self.vocab[token]
 
+    def char_lengths(self) -> np.ndarray:
+        """每个编号代表几个字符：普通词元是它的长度，`<unk>` 代表 1 个未知字符，其他特殊词元是 0。
+        评估时用它把"每词元的损失"换算成"每字符的比特数" (bits per character)。"""
+        lengths = [len(t) if t not in SPECIAL_TOKENS else int(t == UNK) for t in self.id_to_token]
+        return np.asarray(lengths, dtype=np.int64)
+
     def vocab_hash(self) -> str:
         """词表内容的指纹 (fingerprint)：检查点和缓存用它确认词表没变。"""
         return hashlib.sha256("\n".join(self.id_to_token).encode("utf-8")).hexdigest()[:16]

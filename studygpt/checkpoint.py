@@ -1,0 +1,133 @@
+"""检查点 (checkpoints)：陌生人给的也能放心加载。
+
+一个检查点是一个文件夹：
+    model.safetensors   权重（safetensors 只存张量，加载时不会执行任何代码）
+    config.json         模型配置、训练配置、格式版本、词表指纹
+    vocab.txt           词表
+    trainer_state.pt    优化器、学习率调度、步数、随机数状态、数据读到哪里（只含张量和基本类型，
+                        用 torch.load(weights_only=True) 加载，同样不会执行代码）
+
+原项目用 pickle 把整个 Python 对象存成一个 .pt 文件；加载 pickle 可以执行任意代码，所以这里一律拒绝。
+
+写入是原子的 (atomic)：先写进临时文件夹，写完再改名替换旧的。任何时刻被杀掉，旧检查点都还在。
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from studygpt.errors import StudyGPTError
+from studygpt.model import DialogueModel, ModelConfig
+from studygpt.tokenizer import Tokenizer
+
+FORMAT_VERSION = 1
+CHECKPOINT_NAMES = ("best", "last")  # 一个训练目录里优先用哪个检查点
+
+
+def save_checkpoint(path: str | Path, model: DialogueModel, tokenizer: Tokenizer, train_config: dict | None = None,
+                    trainer_state: dict | None = None, extra: dict | None = None) -> Path:
+    """原子地写一个检查点文件夹 path。返回 path。"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        meta = {"format_version": FORMAT_VERSION, "model": model.config.__dict__, "train": train_config or {},
+                "vocab_hash": tokenizer.vocab_hash(), **(extra or {})}
+        (tmp / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        tokenizer.save_vocab(tmp / "vocab.txt")
+        if trainer_state is not None:
+            torch.save(trainer_state, tmp / "trainer_state.pt")
+        for f in tmp.iterdir():  # 确保数据真的落盘，再做改名
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        old = path.with_name(path.name + ".old")
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)   # 第 1 次改名：旧的挪开（此刻被杀，加载时会用 .old）
+        os.replace(tmp, path)       # 第 2 次改名：新的就位
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """把用户给的路径变成一个检查点文件夹：可以是检查点本身，也可以是训练目录 runs/NAME（用 best，否则 last）。"""
+    path = Path(path)
+    if path.is_file():
+        raise StudyGPTError(
+            f"{path}: 这是单个文件，像原项目用 pickle 保存整个对象的检查点；加载 pickle 会执行文件里的任意代码，"
+            "StudyGPT 不会反序列化它 (refused: pickled checkpoint)。请用 StudyGPT 重新训练，得到 safetensors 检查点文件夹。")
+    for candidate in [path] + [path / name for name in CHECKPOINT_NAMES]:
+        if (candidate / "model.safetensors").is_file():
+            return candidate
+        old = candidate.with_name(candidate.name + ".old")  # 保存到一半被打断：旧检查点还在 .old 里
+        if not candidate.exists() and (old / "model.safetensors").is_file():
+            return old
+    if not path.exists():
+        raise StudyGPTError(f"{path}: 不存在；请给出训练输出目录（如 runs/quickstart）或其中的检查点文件夹。")
+    raise StudyGPTError(f"{path}: 里面没有 model.safetensors，也没有 best/ 或 last/ 检查点；请先训练或检查路径。")
+
+
+def read_meta(ckpt: Path) -> dict:
+    meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise StudyGPTError(f"{ckpt}/config.json: 检查点格式版本 {meta.get('format_version')}，"
+                            f"这个 StudyGPT 只认 {FORMAT_VERSION}；请用相同版本的 StudyGPT 加载。")
+    return meta
+
+
+def load_model(path: str | Path, device="cpu") -> tuple[DialogueModel, Tokenizer, dict]:
+    """推理需要的一切：(model（eval 模式）, tokenizer, meta)。path 可以是训练目录或检查点文件夹。"""
+    ckpt = resolve_checkpoint(path)
+    meta = read_meta(ckpt)
+    tokenizer = Tokenizer().load_vocab(ckpt / "vocab.txt")
+    if tokenizer.vocab_hash() != meta["vocab_hash"]:
+        raise StudyGPTError(f"{ckpt}/vocab.txt 与训练时的词表不一致（指纹不同）；请用检查点里原来的 vocab.txt。")
+    model = DialogueModel(config=ModelConfig.from_dict(meta["model"]))
+    state = load_file(str(ckpt / "model.safetensors"))
+    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
+    if missing or unexpected:
+        raise StudyGPTError(f"{ckpt}/model.safetensors 与模型结构不符：缺少 {sorted(missing)}，多出 {sorted(unexpected)}。")
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval(), tokenizer, meta
+
+
+def load_trainer_state(path: str | Path) -> dict:
+    """读 trainer_state.pt，只允许张量与基本类型 (weights_only=True)。"""
+    ckpt = resolve_checkpoint(path)
+    state_file = ckpt / "trainer_state.pt"
+    if not state_file.is_file():
+        raise StudyGPTError(f"{ckpt}: 没有 trainer_state.pt，这个检查点只能用于推理，不能续训。")
+    return torch.load(state_file, map_location="cpu", weights_only=True)
+
+
+def load_checkpoint(path: str | Path, device="cpu"):
+    """原项目的接口：返回 (model, optimizer, scheduler, epoch, config)。
+
+    不同于原项目，这里不反序列化任何 Python 对象：优化器与调度器按保存的配置重新创建，再装入状态。
+    config 是训练配置（dict），另外放入 "tokenizer" 键，方便拿到词表。
+    """
+    from studygpt.train import TrainConfig, build_optimizer, WarmupCosine  # 训练模块依赖本模块，这里延迟导入
+
+    model, tokenizer, meta = load_model(path, device)
+    model.train()
+    config = TrainConfig.from_dict(meta.get("train", {}))
+    optimizer = build_optimizer(model, config)
+    scheduler = WarmupCosine(optimizer, config)
+    epoch = 0
+    ckpt = resolve_checkpoint(path)
+    if (ckpt / "trainer_state.pt").is_file():
+        state = load_trainer_state(ckpt)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        epoch = state["epoch"]
+    return model, optimizer, scheduler, epoch, {**config.to_dict(), "tokenizer": tokenizer}
