@@ -9,7 +9,10 @@ from studygpt.dataset import DialogueDataset
 from studygpt.generate import generate_response, stream_response
 from studygpt.model import DialogueModel, ModelConfig
 from studygpt.tokenizer import Tokenizer
+from studygpt.train import TransformerTrainer
+from studygpt.checkpoint import load_checkpoint, load_model
 
 __version__ = "0.1.0"
-__all__ = ["ConvDataset", "read_dialogues", "Tokenizer", "DialogueDataset", "DialogueModel", "ModelConfig", "generate_response",
-           "stream_response", "render_conversation"]
+__all__ = ["ConvDataset", "read_dialogues", "Tokenizer", "DialogueDataset", "DialogueModel", "ModelConfig",
+           "TransformerTrainer", "load_checkpoint", "load_model", "generate_response", "stream_response",
+           "render_conversation"]

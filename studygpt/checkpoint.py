@@ -62,6 +62,8 @@ def save_checkpoint(path: str | Path, model: DialogueModel, tokenizer: Tokenizer
 def resolve_checkpoint(path: str | Path) -> Path:
     """把用户给的路径变成一个检查点文件夹：可以是检查点本身，也可以是训练目录 runs/NAME（用 best，否则 last）。"""
     path = Path(path)
+    if path.suffix == ".pt" and not path.exists() and path.with_suffix("").is_dir():
+        path = path.with_suffix("")  # 原项目的文件名 data/model_epoch_2.pt → StudyGPT 的文件夹 data/model_epoch_2/
     if path.is_file():
         raise StudyGPTError(
             f"{path}: 这是单个文件，像原项目用 pickle 保存整个对象的检查点；加载 pickle 会执行文件里的任意代码，"

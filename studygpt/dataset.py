@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from typing import Iterator, Sequence
@@ -31,6 +32,15 @@ def build_windows(dialogues: Sequence[Sequence[str]], tokenizer: Tokenizer, max_
         for ids, labels in render_windows(turns, tokenizer, max_length, stats):
             windows.append((np.asarray(ids, dtype=np.int32), np.asarray(labels, dtype=np.int32)))
     return windows
+
+
+def split_validation(dialogues: list, fraction: float = 0.02, max_count: int = 1000, seed: int = 0):
+    """从训练对话里留出一小部分做验证集（固定随机种子，可复现）。返回 (train, val)。"""
+    n_val = min(max(1, int(len(dialogues) * fraction)), max_count) if len(dialogues) > 1 else 0
+    order = list(range(len(dialogues)))
+    random.Random(seed).shuffle(order)
+    val_idx = set(order[:n_val])
+    return ([d for i, d in enumerate(dialogues) if i not in val_idx], [d for i, d in enumerate(dialogues) if i in val_idx])
 
 
 class DialogueDataset(Dataset):
@@ -117,12 +127,13 @@ class PackedBatches:
     """
 
     def __init__(self, windows: Sequence[Window], batch_size: int, seq_len: int, pad_id: int,
-                 shuffle: bool = True, seed: int = 0, rank: int = 0, world_size: int = 1):
+                 shuffle: bool = True, seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = True):
         too_long = sum(len(w[0]) > seq_len for w in windows)
         if too_long:
             raise ValueError(f"{too_long} 个窗口比 seq_len={seq_len} 长；渲染窗口时的 max_length 不能大于 seq_len。")
         self.windows, self.batch_size, self.seq_len, self.pad_id = windows, batch_size, seq_len, pad_id
         self.shuffle, self.seed, self.rank, self.world_size = shuffle, seed, rank, world_size
+        self.drop_last = drop_last  # 验证时设为 False：最后一个不满的批次也要算
         self.epoch = 0
         self._cache: tuple[int, list[list[int]]] | None = None
 
@@ -142,7 +153,9 @@ class PackedBatches:
         return self._cache[1]
 
     def __len__(self) -> int:
-        return len(self._rows()) // self.batch_size // self.world_size
+        if self.drop_last:
+            return len(self._rows()) // self.batch_size // self.world_size
+        return math.ceil(math.ceil(len(self._rows()) / self.batch_size) / self.world_size)
 
     def __iter__(self) -> Iterator[dict]:
         return self.iter_from(0)
@@ -152,7 +165,9 @@ class PackedBatches:
         rows = self._rows()
         for b in range(start, len(self)):
             k = b * self.world_size + self.rank  # 第 b 步，各进程轮流取相邻的批次
-            yield self._make_batch(rows[k * self.batch_size:(k + 1) * self.batch_size])
+            chunk = rows[k * self.batch_size:(k + 1) * self.batch_size]
+            if chunk:
+                yield self._make_batch(chunk)
 
     def _make_batch(self, rows: list[list[int]]) -> dict:
         shape = (len(rows), self.seq_len)

@@ -185,11 +185,12 @@ class TransformerTrainer:
         推荐 PackedBatches（几乎无填充、可精确续训）；也接受 DataLoader(DialogueDataset, ...)。
     config：dict（原项目的键）或 TrainConfig。
     val_loader：验证批次；tokenizer：保存检查点用（不给时从 train_loader.dataset 上找）；
-    out_dir：检查点、metrics.jsonl、loss_curve.png 的目录；on_step(trainer)：每个优化步后调用。
+    out_dir：检查点、metrics.jsonl、loss_curve.png 的目录（默认 data/，与原项目相同，
+        每 save_every 个 epoch 存为 data/model_epoch_N/）；on_step(trainer)：每个优化步后调用。
     """
 
     def __init__(self, model: DialogueModel, train_loader, device, config, val_loader=None,
-                 tokenizer: Tokenizer | None = None, out_dir: str | Path = "checkpoints", progress: bool = True,
+                 tokenizer: Tokenizer | None = None, out_dir: str | Path = "data", progress: bool = True,
                  on_step: Callable[["TransformerTrainer"], None] | None = None, log: Callable[[str], None] = tqdm.write):
         self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(dict(config))
         c = self.config
@@ -214,6 +215,7 @@ class TransformerTrainer:
         self.elapsed_before = 0.0  # 之前（续训前）已经用掉的训练时间
         self.best_val = float("inf")
         self.history: list[dict] = []
+        self.run_info: dict = {}  # 额外写进检查点 config.json 的信息（如 `studygpt train` 的运行设置）
 
     def _total_steps(self) -> int | None:
         c = self.config
@@ -307,11 +309,13 @@ class TransformerTrainer:
                 done = (self.progress_fraction(elapsed) >= 1.0) or (until_step is not None and self.step >= until_step)
                 if done:
                     break
-            if not done:
+            epoch_finished = not done or (hasattr(self.train_loader, "__len__")
+                                          and self.batch_in_epoch >= len(self.train_loader))
+            if epoch_finished:
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 if c.save_every and self.epoch % c.save_every == 0:
-                    self.save(self.out_dir / f"epoch_{self.epoch}", time.perf_counter() - start)
+                    self.save(self.out_dir / f"model_epoch_{self.epoch}", time.perf_counter() - start)
         bar.close()
         elapsed = time.perf_counter() - start
         val = self._validate_and_save(elapsed)
@@ -353,7 +357,7 @@ class TransformerTrainer:
 
     def save(self, path: Path, elapsed: float) -> Path:
         return save_checkpoint(path, self.model, self.tokenizer, self.config.to_dict(), self.state(elapsed),
-                               extra={"step": self.step, "epoch": self.epoch})
+                               extra={"step": self.step, "epoch": self.epoch, **self.run_info})
 
     def resume(self, path: str | Path) -> "TransformerTrainer":
         """从检查点接着训练：权重、优化器、调度、随机数、数据位置全部恢复。"""

@@ -1,0 +1,101 @@
+"""命令行 `studygpt`（也可以 `python -m studygpt`）。每个子命令只解析参数，然后调用库里的函数。
+
+    studygpt train --data FILE.conv [--val FILE] --out runs/NAME [--preset tiny|small|study] [--key value …]
+    studygpt train --resume runs/NAME
+    studygpt chat runs/NAME            交互式多轮聊天（也能从管道读输入）
+    studygpt generate runs/NAME "你好"  生成一条回答
+    studygpt tokenize "你好" "你好！"   看词元、编号和哪些词元被学习（--show-mask）
+    studygpt info [runs/NAME | --preset NAME]   参数按组件的分布
+
+用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+
+from studygpt.errors import StudyGPTError
+
+
+def parse_overrides(extra: list[str]) -> dict:
+    """把 `--lr 1e-3 --n_layers 6 --compile true` 变成 {"lr": 0.001, "n_layers": 6, "compile": True}。"""
+    out, i = {}, 0
+    while i < len(extra):
+        key = extra[i]
+        if not key.startswith("--") or i + 1 >= len(extra):
+            raise StudyGPTError(f"无法理解参数 {key!r}：额外设置要写成成对的 `--key value`。")
+        value = extra[i + 1]
+        lowered = value.lower()
+        if lowered in ("true", "false", "none"):
+            out[key[2:].replace("-", "_")] = {"true": True, "false": False, "none": None}[lowered]
+        else:
+            try:
+                out[key[2:].replace("-", "_")] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                out[key[2:].replace("-", "_")] = value
+        i += 2
+    return out
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--temperature", type=float, default=0.7, help="温度，0 为贪心 (greedy)")
+    p.add_argument("--top-k", type=int, default=None, help="只在概率最高的 k 个里抽样")
+    p.add_argument("--top-p", type=float, default=None, help="只在累计概率达到 p 的最小集合里抽样")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 时减少重复")
+    p.add_argument("--max-length", type=int, default=100, help="回答最多多少个词元")
+    p.add_argument("--seed", type=int, default=None, help="固定随机种子，结果可复现")
+    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studygpt", description="学习GPT (StudyGPT)：从零训练并使用一个中文对话模型。")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="训练模型 (train)", description="训练一个对话模型。额外的 `--key value` 覆盖预设里的"
+                       "模型或训练设置，例如 --lr 1e-3 --n_layers 6 --max_steps 500 --max_minutes 10。")
+    p.add_argument("--data", nargs="+", help="训练语料：.conv / .jsonl / .tsv，可以多个")
+    p.add_argument("--val", default=None, help="验证语料；不给时从训练语料留出 2%%")
+    p.add_argument("--out", default=None, help="输出目录，如 runs/mymodel")
+    p.add_argument("--preset", default="tiny", help="tiny | small | study（原项目的 512/8/4/256 结构）")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
+    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
+
+    p = sub.add_parser("chat", help="交互式聊天 (chat)", description="多轮聊天。命令：/reset 清空历史，/help 帮助，"
+                       "/set temperature 0.9 修改采样设置；exit / quit / bye 退出。也可以从管道读入。")
+    p.add_argument("run", help="训练输出目录或检查点文件夹")
+    add_sampling_args(p)
+
+    p = sub.add_parser("generate", help="对一句话生成回答", description="对一句用户输入生成一条回答。")
+    p.add_argument("run", help="训练输出目录或检查点文件夹")
+    p.add_argument("text", help="用户输入")
+    add_sampling_args(p)
+
+    p = sub.add_parser("tokenize", help="看分词与损失掩码", description="把文字变成词元与编号；给多段文字时当作对话"
+                       "（用户、助手交替），并标出哪些词元会被学习。")
+    p.add_argument("texts", nargs="+", help="一段文字，或依次的对话轮次")
+    p.add_argument("--vocab", default=None, help="vocab.txt 或训练目录；不给时用这些文字现建一个词表")
+    p.add_argument("--show-mask", action=argparse.BooleanOptionalAction, default=True, help="标出被学习的词元")
+
+    p = sub.add_parser("info", help="模型参数分布", description="按组件列出参数量。")
+    p.add_argument("run", nargs="?", default=None, help="训练目录或检查点；不给时按 --preset 建一个模型")
+    p.add_argument("--preset", default="study")
+    p.add_argument("--vocab-size", type=int, default=10000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"无法识别的参数：{' '.join(extra)}")
+    from studygpt import commands  # 延迟导入：`--help` 不需要加载 torch
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args, parse_overrides(extra) if extra else {})
+    except StudyGPTError as err:
+        print(f"错误 (error): {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\n已中断 (interrupted)。", file=sys.stderr)
+        return 130

@@ -1,0 +1,101 @@
+"""`studygpt` 各子命令的实现：解析好的参数 → 调用库函数 → 打印结果。"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from studygpt.errors import StudyGPTError
+
+
+def sampling_settings(args) -> dict:
+    return {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+            "repetition_penalty": args.repetition_penalty, "max_length": args.max_length, "seed": args.seed}
+
+
+def cmd_train(args, overrides: dict) -> int:
+    from studygpt.run import RunSpec, resume_from, split_overrides, train_from_spec, write_summary
+    if args.resume:
+        if overrides or args.data:
+            raise StudyGPTError("--resume 会沿用当时的全部设置；请不要同时给 --data 或其他设置。")
+        trainer, summary = resume_from(args.resume, progress=args.progress)
+    else:
+        if not args.data or not args.out:
+            raise StudyGPTError("训练需要 --data 语料文件和 --out 输出目录，例如："
+                                "studygpt train --data my.conv --out runs/my --preset tiny")
+        model, train, other = split_overrides(overrides)
+        spec = RunSpec(data=args.data, out=args.out, preset=args.preset, val=args.val, model=model, train=train,
+                       device=args.device, **other)
+        trainer, summary = train_from_spec(spec, progress=args.progress)
+    write_summary(trainer.out_dir, summary)
+    val = summary["val"]
+    val_text = f" · 验证 loss {val['loss']:.3f} · bpc {val['bpc']:.3f}" if val else ""
+    print(f"完成 (done): {summary['steps']} 步, {summary['elapsed_s']:.0f} 秒, "
+          f"{summary['tokens_per_s']:,.0f} tokens/s{val_text}")
+    print(f"检查点 (checkpoints): {trainer.out_dir}/last  ·  聊天：studygpt chat {trainer.out_dir}")
+    return 0
+
+
+def load_for_inference(run: str, device: str | None):
+    from studygpt.checkpoint import load_model
+    from studygpt.hardware import pick_device
+    model, tokenizer, _ = load_model(run, pick_device(device))
+    return model, tokenizer
+
+
+def cmd_chat(args, overrides: dict) -> int:
+    from studygpt.chat import chat_loop
+    model, tokenizer = load_for_inference(args.run, args.device)
+    chat_loop(model, tokenizer, sampling_settings(args))
+    return 0
+
+
+def cmd_generate(args, overrides: dict) -> int:
+    from studygpt.generate import stream_response
+    model, tokenizer = load_for_inference(args.run, args.device)
+    for piece in stream_response(model, tokenizer, args.text, **sampling_settings(args)):
+        print(piece, end="", flush=True)
+    print()
+    return 0
+
+
+def cmd_tokenize(args, overrides: dict) -> int:
+    from studygpt.chat_format import render_conversation, show_mask
+    from studygpt.tokenizer import Tokenizer
+    if args.vocab:
+        vocab = Path(args.vocab)
+        if vocab.is_dir():
+            from studygpt.checkpoint import resolve_checkpoint
+            vocab = resolve_checkpoint(vocab) / "vocab.txt"
+        tokenizer = Tokenizer().load_vocab(vocab)
+    else:
+        tokenizer = Tokenizer().build_vocab(args.texts)
+    if len(args.texts) == 1:
+        ids = tokenizer.encode(args.texts[0])
+        print("词元 (tokens):", " ".join(repr(tokenizer.id_to_token[i]) for i in ids))
+        print("编号 (ids):   ", ids)
+        unk = ids.count(tokenizer.token_id("<unk>"))
+        print(f"共 {len(ids)} 个词元，其中 <unk> {unk} 个")
+        return 0
+    turns = args.texts if len(args.texts) % 2 == 0 else args.texts + [""]
+    ids, labels = render_conversation(turns, tokenizer)
+    print("编号 (ids):", ids)
+    if args.show_mask:
+        print("学习的词元用 [ ] 标出 (learned tokens in brackets):" if not sys.stdout.isatty() else "学习的词元为绿色:")
+        print(show_mask(ids, labels, tokenizer, color=sys.stdout.isatty()))
+    print(f"共 {len(ids)} 个词元，其中 {sum(l != -100 for l in labels)} 个参与损失 (learned)")
+    return 0
+
+
+def cmd_info(args, overrides: dict) -> int:
+    if args.run:
+        model, _ = load_for_inference(args.run, "cpu")
+    else:
+        from studygpt.model import DialogueModel, ModelConfig
+        from studygpt.presets import get_preset
+        model = DialogueModel(config=ModelConfig(vocab_size=args.vocab_size, **get_preset(args.preset)["model"]))
+    c = model.config
+    print(f"模型 (model): d_model={c.d_model} n_head={c.n_head} n_layers={c.n_layers} max_len={c.max_len} "
+          f"vocab_size={c.vocab_size} ffn_hidden={c.ffn_hidden}")
+    for name, n in model.param_breakdown():
+        print(f"  {name:<40} {n:>12,}  ({n / model.num_params():6.1%})")
+    return 0

@@ -1,0 +1,131 @@
+"""一次完整的训练运行 (a training run)：把各个模块按数据流串起来。
+
+    读语料 (data.py) → 建词表 (tokenizer.py) → 渲染、打包 (chat_format.py, dataset.py)
+    → 建模型 (model.py) → 训练 (train.py) → 检查点 (checkpoint.py)
+
+`studygpt train` 与 `studygpt quickstart` 都调用这里，所以两者走的是同一条路。
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from studygpt.checkpoint import read_meta, resolve_checkpoint
+from studygpt.data import read_dialogues
+from studygpt.dataset import PackedBatches, build_windows, split_validation
+from studygpt.errors import StudyGPTError
+from studygpt.hardware import pick_device
+from studygpt.model import DialogueModel, ModelConfig
+from studygpt.presets import get_preset
+from studygpt.tokenizer import PAD, Tokenizer
+from studygpt.train import TrainConfig, TransformerTrainer
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """一次运行的全部设置；存进检查点的 config.json，续训时原样读回。"""
+    data: list[str]
+    out: str
+    preset: str = "tiny"
+    val: str | None = None
+    val_fraction: float = 0.02
+    model: dict = dataclasses.field(default_factory=dict)   # 覆盖预设的模型设置
+    train: dict = dataclasses.field(default_factory=dict)   # 覆盖预设的训练设置
+    max_vocab_size: int | None = None
+    device: str | None = None
+
+
+def split_overrides(overrides: dict) -> tuple[dict, dict, dict]:
+    """把 `--key value` 分到模型配置、训练配置和其他（max_vocab_size）里；未知的键报错。"""
+    model_keys = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    model, train, other = {}, {}, {}
+    for key, value in overrides.items():
+        if key in model_keys:
+            model[key] = value
+        elif key in train_keys:
+            train[key] = value
+        elif key == "max_vocab_size":
+            other[key] = value
+        else:
+            raise StudyGPTError(f"未知的设置 --{key}；模型设置：{sorted(model_keys)}；训练设置：{sorted(train_keys)}。")
+    return model, train, other
+
+
+def load_corpus(spec: RunSpec, log: Callable[[str], None]) -> tuple[list, list]:
+    """读训练语料（可以多个文件）与验证语料；没给验证文件时从训练语料留出一小部分。"""
+    train = []
+    for path in spec.data:
+        dialogues, report = read_dialogues(path)
+        log(report.summary())
+        train += dialogues
+    if spec.val:
+        val, report = read_dialogues(spec.val)
+        log(report.summary())
+    else:
+        train, val = split_validation(train, spec.val_fraction)
+        log(f"验证集 (validation): 从训练语料留出 {len(val):,} 段对话")
+    return train, val
+
+
+def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tokenizer: Tokenizer | None = None,
+                  log: Callable[[str], None] = print, **trainer_kwargs) -> TransformerTrainer:
+    """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。"""
+    preset = get_preset(spec.preset)
+    model_cfg = {**preset["model"], **spec.model}
+    train_cfg = {**preset["train"], **spec.train}
+    train_cfg.setdefault("seq_len", model_cfg["max_len"])
+    config = TrainConfig.from_dict(train_cfg)
+    if config.seq_len > model_cfg["max_len"]:
+        raise StudyGPTError(f"seq_len={config.seq_len} 不能大于模型的 max_len={model_cfg['max_len']}。")
+    if tokenizer is None:
+        max_vocab = spec.max_vocab_size or preset["max_vocab_size"]
+        tokenizer = Tokenizer().build_vocab((t for d in train_dialogues for t in d), max_vocab_size=max_vocab)
+    pad = tokenizer.token_id(PAD)
+    train_windows = build_windows(train_dialogues, tokenizer, config.seq_len)
+    val_windows = build_windows(val_dialogues, tokenizer, config.seq_len)
+    train_batches = PackedBatches(train_windows, config.batch_size, config.seq_len, pad, seed=config.seed)
+    val_batches = PackedBatches(val_windows, config.batch_size, config.seq_len, pad,
+                                shuffle=False, drop_last=False) if val_windows else None
+    if len(train_batches) == 0:
+        raise StudyGPTError(f"训练数据太少：{len(train_windows)} 个窗口凑不满一个批次 (batch_size={config.batch_size})；"
+                            "请多给些数据或减小 --batch_size。")
+    log(f"词表 (vocab): {tokenizer.vocab_size:,} · 训练窗口 (windows): {len(train_windows):,} · "
+        f"每 epoch {len(train_batches):,} 个批次 · 打包后填充比例 (padding): {train_batches.padding_fraction():.1%}")
+    torch.manual_seed(config.seed)
+    model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **model_cfg))
+    device = pick_device(spec.device)
+    trainer = TransformerTrainer(model, train_batches, device, config, val_loader=val_batches,
+                                 tokenizer=tokenizer, out_dir=spec.out, log=log, **trainer_kwargs)
+    trainer.run_info = {"run": dataclasses.asdict(spec)}
+    return trainer
+
+
+def train_from_spec(spec: RunSpec, log: Callable[[str], None] = print, **trainer_kwargs) -> tuple[TransformerTrainer, dict]:
+    train, val = load_corpus(spec, log)
+    trainer = build_trainer(spec, train, val, log=log, **trainer_kwargs)
+    return trainer, trainer.train()
+
+
+def resume_from(out: str | Path, log: Callable[[str], None] = print, **trainer_kwargs) -> tuple[TransformerTrainer, dict]:
+    """`studygpt train --resume runs/NAME`：读回当时的设置与词表，从 last 检查点接着训练。"""
+    ckpt = resolve_checkpoint(Path(out) / "last" if (Path(out) / "last").exists() else out)
+    meta = read_meta(ckpt)
+    if "run" not in meta:
+        raise StudyGPTError(f"{ckpt}/config.json 里没有运行设置 (run)，不是 `studygpt train` 产生的，无法自动续训。")
+    spec = RunSpec(**meta["run"])
+    spec.out = str(out)
+    tokenizer = Tokenizer().load_vocab(ckpt / "vocab.txt")
+    train, val = load_corpus(spec, log)
+    trainer = build_trainer(spec, train, val, tokenizer=tokenizer, log=log, **trainer_kwargs)
+    trainer.resume(ckpt)
+    log(f"从 {ckpt} 续训：第 {trainer.step} 步，epoch {trainer.epoch}")
+    return trainer, trainer.train()
+
+
+def write_summary(out: str | Path, summary: dict) -> None:
+    Path(out, "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")

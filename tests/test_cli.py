@@ -1,0 +1,100 @@
+"""命令行的端到端测试：在子进程里真正运行 `python -m studygpt ...`。"""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from studygpt.cli import build_parser, parse_overrides
+from tests.conftest import DIALOGUES
+
+COMMANDS = ["train", "chat", "generate", "tokenize", "info", "quickstart", "eval", "data", "serve", "inspect"]
+
+
+def run(*args, stdin=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "studygpt", *args], input=stdin, capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def subcommands():
+    parser = build_parser()
+    return list(parser._subparsers._group_actions[0].choices)
+
+
+def test_every_command_has_help():
+    names = subcommands()
+    assert set(names) >= {"train", "chat", "generate", "tokenize", "info"}
+    for name in [None] + names:
+        result = run(*([name] if name else []), "--help")
+        assert result.returncode == 0, (name, result.stderr)
+        assert "usage:" in result.stdout
+
+
+def test_parse_overrides_types():
+    assert parse_overrides(["--lr", "1e-3", "--n_layers", "6", "--compile", "true", "--max-steps", "none"]) == \
+        {"lr": 1e-3, "n_layers": 6, "compile": True, "max_steps": None}
+
+
+def write_conv(path: Path, dialogues) -> Path:
+    path.write_text("".join("E\n" + "".join(f"M {t}\n" for t in d) for d in dialogues), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    data = write_conv(tmp / "data.conv", DIALOGUES * 20)
+    result = run("train", "--data", str(data), "--out", str(tmp / "run"), "--max_steps", "6",
+                 "--d_model", "32", "--n_layers", "1", "--batch_size", "4", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "完成 (done): 6 步" in result.stdout
+    return tmp / "run"
+
+
+def test_train_then_chat_through_piped_stdin(trained_run):
+    result = run("chat", str(trained_run), "--seed", "0", "--max-length", "10",
+                 stdin="你好\n/set temperature 0\n你是谁？\n/reset\n/set top_k 0\nbye\n这行不会被读到\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("AI: ") == 2 and "（temperature = 0.0）" in out and "（已清空对话历史）" in out
+    assert "设置无效" in out and "再见" in out and "这行不会被读到" not in out
+
+
+def test_generate_is_reproducible_with_seed(trained_run):
+    a = run("generate", str(trained_run), "你好", "--seed", "3", "--temperature", "1.0")
+    b = run("generate", str(trained_run), "你好", "--seed", "3", "--temperature", "1.0")
+    assert a.returncode == 0 and a.stdout == b.stdout
+
+
+def test_resume_continues_from_last(trained_run, tmp_path):
+    import shutil
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    # 续训沿用当时的设置（max_steps=6 已走完）：再训不会多走一步，但要能正常加载并结束
+    result = run("train", "--resume", str(run_dir), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "续训：第 6 步" in result.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--data", "missing.conv", "--out", "x"], "missing.conv"),
+    (["train", "--data", "d.conv", "--out", "x", "--lerning_rate", "1"], "未知的设置"),
+    (["chat", "no_such_run"], "no_such_run"),
+])
+def test_user_errors_are_one_line_without_traceback(tmp_path, args, fragment):
+    write_conv(tmp_path / "d.conv", DIALOGUES * 5)
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tokenize_shows_mask_when_piped():
+    result = run("tokenize", "你好", "你好！")
+    assert result.returncode == 0
+    assert "<|user|>你好<|end|><|assistant|>[你][好][！][<|end|>]" in result.stdout
+
+
+def test_info_prints_breakdown():
+    result = run("info", "--preset", "study")
+    assert result.returncode == 0 and "合计 (total)" in result.stdout and "17,969,664" in result.stdout
