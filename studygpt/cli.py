@@ -6,6 +6,7 @@
     studygpt generate runs/NAME "你好"  生成一条回答
     studygpt tokenize "你好" "你好！"   看词元、编号和哪些词元被学习（--show-mask）
     studygpt info [runs/NAME | --preset NAME]   参数按组件的分布
+    studygpt eval runs/A [runs/B] --data FILE   成绩单：loss、bpc、回答的多样性与重复；两个时并排比较
 
 用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
 """
@@ -77,6 +78,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", nargs="+", help="一段文字，或依次的对话轮次")
     p.add_argument("--vocab", default=None, help="vocab.txt 或训练目录；不给时用这些文字现建一个词表")
     p.add_argument("--show-mask", action=argparse.BooleanOptionalAction, default=True, help="标出被学习的词元")
+
+    p = sub.add_parser("quickstart", help="快速上手：几分钟训练出一个能聊天的模型",
+                       description="读内置语料 → 建词表 → 建模型 → 训练（默认 3 分钟）→ 报告 → 聊天。")
+    p.add_argument("--minutes", type=float, default=3.0, help="训练时间预算（分钟），默认 3")
+    p.add_argument("--preset", default="tiny", help="tiny（默认，CPU 友好）| small | study")
+    p.add_argument("--out", default="runs/quickstart", help="输出目录")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=None, help="最多训练多少步（用于快速试跑）")
+    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择（有 GPU 就用）")
+    p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True, help="训练完在终端里开始聊天")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
+
+    p = sub.add_parser("data", help="下载真实语料 (download corpora)", description="语料工具。")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    d = data_sub.add_parser("download", help="下载并解压语料，如 xiaohuangji",
+                            description="下载（可断点续传）、校验并解压一个公开语料，然后打印训练命令。")
+    d.add_argument("name", help="语料名：xiaohuangji")
+    d.add_argument("--out", default="data", help="保存目录，默认 data/")
+    d.add_argument("--url", default=None, help="覆盖下载网址（如镜像）")
+    d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+
+    p = sub.add_parser("eval", help="成绩单：loss、bpc、回答的多样性与重复",
+                       description="在数据上算 loss / 困惑度 / 每字符比特数 (bpc) / <unk> 比例，再对 30 个固定提示"
+                       "用固定种子生成回答，算回答长度、distinct-1/2、重复率、自己停下的比例。给两个 RUN 时并排比较。")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="训练目录或检查点文件夹；给两个时多一列差值 Δ")
+    p.add_argument("--data", required=True, help="评估语料：.conv / .jsonl / .tsv")
+    p.add_argument("--out", default=None, help="结果 JSON；默认每个 RUN 写自己的 RUN/eval.json，"
+                   "给了 --out 则只写这一个文件（多个 RUN 时为 {\"runs\": {RUN: 结果}}）")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="生成用的随机种子，默认 0 1 2")
+    p.add_argument("--max-length", type=int, default=64, help="每条回答最多多少个词元")
+    p.add_argument("--temperature", type=float, default=0.7, help="温度，0 为贪心 (greedy)")
+    p.add_argument("--top-k", type=int, default=50, help="只在概率最高的 k 个里抽样")
+    p.add_argument("--batch-size", type=int, default=8, help="算 loss 时每批几行")
+    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
 
     p = sub.add_parser("info", help="模型参数分布", description="按组件列出参数量。")
     p.add_argument("run", nargs="?", default=None, help="训练目录或检查点；不给时按 --preset 建一个模型")

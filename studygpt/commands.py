@@ -86,6 +86,52 @@ def cmd_tokenize(args, overrides: dict) -> int:
     return 0
 
 
+def cmd_quickstart(args, overrides: dict) -> int:
+    from studygpt.quickstart import run_quickstart
+    run_quickstart(out=args.out, minutes=args.minutes, preset=args.preset, seed=args.seed, max_steps=args.max_steps,
+                   device=args.device, chat=args.chat, progress=args.progress)
+    return 0
+
+
+def cmd_data(args, overrides: dict) -> int:
+    from studygpt.download import download
+    paths = download(args.name, args.out, args.url, args.progress)
+    for path in paths:
+        print(f"已解压 (extracted): {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    print("下一步 (next)：在 GPU 上训练原项目大小的模型，例如\n"
+          f"  studygpt train --data {paths[0]} --out runs/xiaohuangji --preset study --max_minutes 60")
+    return 0
+
+
+def cmd_eval(args, overrides: dict) -> int:
+    import json
+    from studygpt.data import read_dialogues
+    from studygpt.evaluate import evaluate_model, format_table
+    from studygpt.generate import SamplingConfig
+    if len(set(args.runs)) != len(args.runs):
+        raise StudyGPTError("同一个 RUN 给了两次；比较时请给两个不同的训练目录或检查点。")
+    models = {run: load_for_inference(run, args.device) for run in args.runs}  # 先加载：路径错了立刻报错
+    dialogues, report = read_dialogues(args.data)
+    print(report.summary())
+    sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k)
+    results = {}
+    for run, (model, tokenizer) in models.items():
+        print(f"评估 (evaluating) {run} …", flush=True)
+        results[run] = {"run": run, "data": args.data, **evaluate_model(
+            model, tokenizer, dialogues, seeds=args.seeds, max_new_tokens=args.max_length, sampling=sampling,
+            batch_size=args.batch_size)}
+    print(format_table(results))
+    if args.out:  # 一个文件：一个 RUN 时就是它的结果，多个时按 RUN 分开
+        outputs = {Path(args.out): results[args.runs[0]] if len(results) == 1 else {"runs": results}}
+    else:
+        outputs = {Path(run) / "eval.json": result for run, result in results.items()}
+    for path, content in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(f"完整结果与每条回答 (full results and replies): {', '.join(map(str, outputs))}")
+    return 0
+
+
 def cmd_info(args, overrides: dict) -> int:
     if args.run:
         model, _ = load_for_inference(args.run, "cpu")

@@ -1,0 +1,147 @@
+"""快速上手 (quick start)：从零开始，几分钟内在 CPU 上训练出一个能聊天的中文小模型。
+
+    ===== 1. 读语料 =====      内置语料：自写对话 + chatterbot-corpus 中文 + 两位数加法（留出一部分）
+    ===== 2. 建词表 =====      看一个例子怎样变成词元、哪些词元被学习
+    ===== 3. 建模型 =====      参数都花在哪里
+    ===== 4. 训练 =====        进度条；中途几次用同样的问题考它，看乱码怎样变成回答
+    ===== 5. 保存与报告 =====  runs/quickstart/：检查点、损失曲线、report.md
+    ===== 6. 聊天 =====        终端里直接开始聊；否则打印命令
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studygpt.chat_format import render_conversation, show_mask
+from studygpt.corpus import builtin_conv_path, builtin_corpus, check_chat_reply, load_chat_prompts
+from studygpt.corpus.skills import check_addition
+from studygpt.dataset import split_validation
+from studygpt.generate import generate_response
+from studygpt.hardware import describe_machine
+from studygpt.run import RunSpec, build_trainer
+
+SHOW_PROMPTS = ["你好", "你是谁？", "什么是注意力机制？", "23加58等于多少？"]  # 训练中反复考的问题
+
+
+@dataclass
+class QuickstartResult:
+    out: Path
+    stage_seconds: dict = field(default_factory=dict)
+    chat_accuracy: float = 0.0
+    addition_accuracy: float = 0.0
+    summary: dict = field(default_factory=dict)
+
+
+def stage(title: str) -> None:
+    print(f"\n===== {title} =====", flush=True)
+
+
+def answer_all(model, tokenizer, questions: list[str], max_length: int = 80) -> list[str]:
+    """贪心解码 (greedy)，每个问题一条回答：考试要可复现。"""
+    return [generate_response(model, tokenizer, q, max_length=max_length, temperature=0) for q in questions]
+
+
+def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: str = "tiny", seed: int = 0,
+                   max_steps: int | None = None, device: str | None = None, chat: bool = True,
+                   progress: bool = True) -> QuickstartResult:
+    result = QuickstartResult(Path(out))
+    clock = time.perf_counter()
+    t_start = clock
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.stage_seconds[name] = now - clock
+        clock = now
+
+    # ===== 1. 读语料 =====
+    stage("1. 读语料 (read the corpus)")
+    corpus = builtin_corpus(seed=seed)
+    train_chat, val_chat = split_validation(corpus.chatterbot, fraction=0.05, seed=seed)
+    train = corpus.own * 3 + train_chat + corpus.addition_train  # 自写语料最小却最要紧，重复 3 遍
+    val = val_chat + [[q, a] for q, a in corpus.addition_heldout[:200]]
+    chars = sum(len(t) for d in train for t in d)
+    print(f"内置语料 {builtin_conv_path().name}: {len(corpus.own)} 段自写对话 · chatterbot-corpus 中文 "
+          f"{len(corpus.chatterbot)} 段 · 加法 {len(corpus.addition_train)} 段训练 / "
+          f"{len(corpus.addition_heldout)} 题留出（模型从没见过）")
+    print(f"训练集 (train): {len(train):,} 段对话, {chars:,} 个字符; 验证集 (val): {len(val)} 段"
+          f"（chatterbot 留出 {len(val_chat)} 段 + 留出的加法题 200 道）")
+    lap("读语料")
+
+    # ===== 2. 建词表，看一个例子 =====
+    stage("2. 建词表 (build the vocabulary)")
+    spec = RunSpec(data=["<builtin>"], out=str(out), preset=preset, device=device,
+                   train={"seed": seed, "max_minutes": minutes, "max_steps": max_steps, "eval_batches": 20})
+    trainer = build_trainer(spec, train, val, progress=progress, on_step=None)
+    tokenizer, model = trainer.tokenizer, trainer.model
+    example = next(d for d in corpus.own if len(d) >= 4)  # 挑一段多轮对话
+    ids, labels = render_conversation(example, tokenizer)
+    print(f"词表大小 (vocab size): {tokenizer.vocab_size}（7 个特殊词元 + {tokenizer.vocab_size - 7} 个字符）")
+    print("一个多轮例子，方括号里的词元参与损失（只学助手的回答和它的 <|end|>）：")
+    print("  " + show_mask(ids, labels, tokenizer, color=sys.stdout.isatty()))
+    lap("建词表")
+
+    # ===== 3. 模型 =====
+    stage("3. 建模型 (the model)")
+    c = model.config
+    print(f"d_model={c.d_model} · n_head={c.n_head} · n_layers={c.n_layers} · max_len={c.max_len} · "
+          f"精度 {trainer.precision.name}（{trainer.precision.reason}）")
+    for name, n in model.param_breakdown():
+        print(f"  {name:<40} {n:>10,}")
+    lap("建模型")
+
+    # ===== 4. 训练 =====
+    budget = f"{minutes:g} 分钟" if max_steps is None else f"最多 {max_steps} 步或 {minutes:g} 分钟"
+    stage(f"4. 训练 (train)：{budget}，机器：{describe_machine()}")
+    checkpoints = [0.25, 0.5, 0.75]
+    samples: list[tuple[str, list[str]]] = []
+
+    def show_samples(tr) -> None:
+        elapsed = time.perf_counter() - train_start
+        frac = tr.progress_fraction(elapsed)
+        if checkpoints and frac >= checkpoints[0]:
+            checkpoints.pop(0)
+            replies = answer_all(tr.model, tokenizer, SHOW_PROMPTS)
+            samples.append((f"第 {tr.step} 步 ({elapsed:.0f} 秒)", replies))
+            tr.log(f"\n  —— 第 {tr.step} 步，{elapsed:.0f} 秒，考一考 ——")
+            for q, r in zip(SHOW_PROMPTS, replies):
+                tr.log(f"  问: {q}  答: {r}")
+
+    trainer.on_step = show_samples
+    train_start = time.perf_counter()
+    result.summary = trainer.train()
+    lap("训练")
+
+    # ===== 5. 保存与报告 =====
+    stage("5. 保存与报告 (save and report)")
+    model.eval()
+    final = answer_all(model, tokenizer, SHOW_PROMPTS)
+    samples.append((f"训练结束，第 {trainer.step} 步", final))
+    prompts = load_chat_prompts()
+    chat_replies = answer_all(model, tokenizer, [p["prompt"] for p in prompts])
+    chat_ok = [check_chat_reply(p, r) for p, r in zip(prompts, chat_replies)]
+    add_q = [q for q, _ in corpus.addition_heldout]
+    add_replies = answer_all(model, tokenizer, add_q, max_length=24)  # 标准答案最多 14 个字，24 足够
+    add_ok = [check_addition(r, a) for r, (_, a) in zip(add_replies, corpus.addition_heldout)]
+    result.chat_accuracy = sum(chat_ok) / len(chat_ok)
+    result.addition_accuracy = sum(add_ok) / len(add_ok)
+    print(f"固定的 {len(prompts)} 个聊天问题答对 {sum(chat_ok)} 个 ({result.chat_accuracy:.0%})；"
+          f"留出的 {len(add_q)} 道加法题答对 {sum(add_ok)} 道 ({result.addition_accuracy:.1%})")
+    lap("评估")
+    result.stage_seconds["合计"] = time.perf_counter() - t_start
+    from studygpt.report import write_quickstart_report  # 报告的排版单独放在 report.py
+    report = write_quickstart_report(result, trainer, samples, list(zip(prompts, chat_replies, chat_ok)),
+                                     list(zip(corpus.addition_heldout, add_replies, add_ok)))
+    print(f"已保存 (saved): {out}/last（检查点） · {out}/loss_curve.png · {report}")
+
+    # ===== 6. 聊天 =====
+    stage("6. 聊天 (chat)")
+    if chat and sys.stdin.isatty():
+        from studygpt.chat import chat_loop
+        chat_loop(model, tokenizer, {"temperature": 0.7, "top_k": None, "top_p": None,
+                                     "repetition_penalty": 1.0, "max_length": 100, "seed": None})
+    else:
+        print(f"开始聊天 (start chatting): studygpt chat {out}")
+    return result
