@@ -7,6 +7,7 @@
     studygpt tokenize "你好" "你好！"   看词元、编号和哪些词元被学习（--show-mask）
     studygpt info [runs/NAME | --preset NAME]   参数按组件的分布
     studygpt eval runs/A [runs/B] --data FILE   成绩单：loss、bpc、回答的多样性与重复；两个时并排比较
+    studygpt serve runs/NAME [--port 8000]      OpenAI 兼容的 API + 网页聊天界面 http://127.0.0.1:8000/
 
 用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
 """
@@ -111,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.7, help="温度，0 为贪心 (greedy)")
     p.add_argument("--top-k", type=int, default=50, help="只在概率最高的 k 个里抽样")
     p.add_argument("--batch-size", type=int, default=8, help="算 loss 时每批几行")
+    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+
+    p = sub.add_parser("serve", help="API 与网页聊天界面 (serve)",
+                       description="启动一个服务器：OpenAI 兼容的 API（/v1/chat/completions、/v1/models）和网页聊天界面 (/)。"
+                       "默认只监听本机 127.0.0.1。")
+    p.add_argument("run", help="训练输出目录或检查点文件夹")
+    p.add_argument("--host", default="127.0.0.1", help="监听地址；0.0.0.0 让同一网络的其他机器也能连（请同时设 --api-key）")
+    p.add_argument("--port", type=int, default=8000, help="端口")
+    p.add_argument("--api-key", default=None, help="设置后 /v1/* 需要 `Authorization: Bearer KEY`，否则返回 401")
+    p.add_argument("--max-tokens-cap", type=int, default=256, help="每个回答最多多少个词元（请求的 max_tokens 不能超过它）")
     p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
 
     p = sub.add_parser("info", help="模型参数分布", description="按组件列出参数量。")

@@ -132,6 +132,17 @@ def cmd_eval(args, overrides: dict) -> int:
     return 0
 
 
+def cmd_serve(args, overrides: dict) -> int:
+    from studygpt.checkpoint import CHECKPOINT_NAMES
+    from studygpt.serve import ServeSettings, run_server
+    settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key)  # 先校验设置，再加载模型
+    model, tokenizer = load_for_inference(args.run, args.device)
+    run = Path(args.run).resolve()
+    settings.model_id = run.parent.name if run.name in CHECKPOINT_NAMES else run.name  # runs/NAME/best → NAME
+    run_server(model, tokenizer, settings, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_info(args, overrides: dict) -> int:
     if args.run:
         model, _ = load_for_inference(args.run, "cpu")

@@ -84,3 +84,11 @@ def test_generation_stops_at_end_token(tokenizer):
     assert generate_response(model, tokenizer, "你好", max_length=20, temperature=0) == ""
     model.output = biased("好")
     assert generate_response(model, tokenizer, "你好", max_length=20, temperature=0) == "好" * 20
+
+
+def test_greedy_batch_matches_one_by_one(tokenizer):
+    model = tiny_model(tokenizer.vocab_size, seed=3)
+    questions = ["你好", "你是谁？", "今天天气怎么样？", "世界", "你好！"]
+    alone = [generate_response(model, tokenizer, q, max_length=12, temperature=0) for q in questions]
+    from studygpt.generate import greedy_batch
+    assert greedy_batch(model, tokenizer, questions, max_length=12, batch_size=2) == alone

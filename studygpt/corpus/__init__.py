@@ -5,6 +5,7 @@
 - addition：程序生成的两位数加法，留出一部分算式检验泛化（见 skills.py）。
 
 另有 `prompts.json`：快速上手报告里用的 20 个固定聊天提示，每个带“回复里应出现的关键词”。
+`eval_prompts.json`：`studygpt eval` 生成回答用的 30 个固定提示（含多轮追问）。
 来源与许可证详见同目录的 README.md。
 """
 from __future__ import annotations
@@ -87,6 +88,21 @@ def load_chat_prompts() -> list[dict]:
     出: [{"prompt": "你好", "expect": ["你好"]}, ...]；回复里出现 expect 中任意一项就算答对。
     """
     return json.loads((_HERE / "prompts.json").read_text(encoding="utf-8"))
+
+
+def load_eval_prompts() -> list[dict]:
+    """`studygpt eval` 的 30 个固定提示 (the fixed evaluation prompts): 问候、闲聊、提问、多轮追问。
+
+    出: [{"category": "greeting", "prompt": "你好", "history": []}, ...]；history 是之前的轮次
+        [用户, 助手, ...]（偶数长度），多轮追问要靠它才答得上来。格式不对时抛 StudyGPTError。
+    """
+    path = _HERE / "eval_prompts.json"
+    items = json.loads(path.read_text(encoding="utf-8"))
+    for i, item in enumerate(items, 1):
+        item.setdefault("history", [])
+        if not isinstance(item.get("prompt"), str) or not item["prompt"] or len(item["history"]) % 2:
+            raise StudyGPTError(f"{path}: 第 {i} 个提示需要非空的 prompt，history 必须是成对的 [用户, 助手, ...]")
+    return items
 
 
 def check_chat_reply(item: dict, reply: str) -> bool:
