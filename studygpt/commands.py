@@ -13,7 +13,7 @@ def sampling_settings(args) -> dict:
 
 
 def cmd_train(args, overrides: dict) -> int:
-    from studygpt.run import RunSpec, resume_from, split_overrides, train_from_spec, write_summary
+    from studygpt.run import RunSpec, resume_from, split_overrides, train_from_spec
     if args.resume:
         if overrides or args.data:
             raise StudyGPTError("--resume 会沿用当时的全部设置；请不要同时给 --data 或其他设置。")
@@ -26,7 +26,6 @@ def cmd_train(args, overrides: dict) -> int:
         spec = RunSpec(data=args.data, out=args.out, preset=args.preset, val=args.val, model=model, train=train,
                        device=args.device, **other)
         trainer, summary = train_from_spec(spec, progress=args.progress)
-    write_summary(trainer.out_dir, summary)
     val = summary["val"]
     val_text = f" · 验证 loss {val['loss']:.3f} · bpc {val['bpc']:.3f}" if val else ""
     print(f"完成 (done): {summary['steps']} 步, {summary['elapsed_s']:.0f} 秒, "

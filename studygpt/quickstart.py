@@ -20,6 +20,7 @@ from studygpt.corpus.skills import check_addition
 from studygpt.dataset import split_validation
 from studygpt.generate import greedy_batch
 from studygpt.hardware import describe_machine
+from studygpt.report import evaluate_for_report, md_table, run_sections, write_report
 from studygpt.run import RunSpec, build_trainer
 
 SHOW_PROMPTS = ["你好", "你是谁？", "什么是注意力机制？", "23加58等于多少？"]  # 训练中反复考的问题
@@ -68,7 +69,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
           f"{len(corpus.addition_heldout)} 题留出（模型从没见过）")
     print(f"训练集 (train): {len(train):,} 段对话, {chars:,} 个字符; 验证集 (val): {len(val)} 段"
           f"（chatterbot 留出 {len(val_chat)} 段 + 留出的加法题 200 道）")
-    lap("读语料")
+    lap("读语料 (corpus)")
 
     # ===== 2. 建词表，看一个例子 =====
     stage("2. 建词表 (build the vocabulary)")
@@ -81,7 +82,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     print(f"词表大小 (vocab size): {tokenizer.vocab_size}（7 个特殊词元 + {tokenizer.vocab_size - 7} 个字符）")
     print("一个多轮例子，方括号里的词元参与损失（只学助手的回答和它的 <|end|>）：")
     print("  " + show_mask(ids, labels, tokenizer, color=sys.stdout.isatty()))
-    lap("建词表")
+    lap("建词表 (vocab)")
 
     # ===== 3. 模型 =====
     stage("3. 建模型 (the model)")
@@ -90,7 +91,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
           f"精度 {trainer.precision.name}（{trainer.precision.reason}）")
     for name, n in model.param_breakdown():
         print(f"  {name:<40} {n:>10,}")
-    lap("建模型")
+    lap("建模型 (model)")
 
     # ===== 4. 训练 =====
     budget = f"{minutes:g} 分钟" if max_steps is None else f"最多 {max_steps} 步或 {minutes:g} 分钟"
@@ -112,7 +113,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     trainer.on_step = show_samples
     train_start = time.perf_counter()
     result.summary = trainer.train()
-    lap("训练")
+    lap("训练 (train)")
 
     # ===== 5. 保存与报告 =====
     stage("5. 保存与报告 (save and report)")
@@ -129,11 +130,14 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     result.addition_accuracy = sum(add_ok) / len(add_ok)
     print(f"固定的 {len(prompts)} 个聊天问题答对 {sum(chat_ok)} 个 ({result.chat_accuracy:.0%})；"
           f"留出的 {len(add_q)} 道加法题答对 {sum(add_ok)} 道 ({result.addition_accuracy:.1%})")
-    lap("评估")
-    result.stage_seconds["合计"] = time.perf_counter() - t_start
-    from studygpt.report import write_quickstart_report  # 报告的排版单独放在 report.py
-    report = write_quickstart_report(result, trainer, samples, list(zip(prompts, chat_replies, chat_ok)),
-                                     list(zip(corpus.addition_heldout, add_replies, add_ok)))
+    lap("考试 (exams)")
+    metrics = evaluate_for_report(trainer, val)
+    lap("报告指标 (report metrics)")
+    result.stage_seconds["合计 (total)"] = time.perf_counter() - t_start
+    sections = quickstart_sections(result, samples, list(zip(prompts, chat_replies, chat_ok)),
+                                   list(zip(corpus.addition_heldout, add_replies, add_ok)))
+    general = run_sections(trainer, result.summary, metrics, trainer.data_stats)
+    report = write_report(out, "快速上手报告 (quick-start report)", general[:1] + sections + general[1:])
     print(f"已保存 (saved): {out}/last（检查点） · {out}/loss_curve.png · {report}")
 
     # ===== 6. 聊天 =====
@@ -145,3 +149,24 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     else:
         print(f"开始聊天 (start chatting): studygpt chat {out}")
     return result
+
+
+def quickstart_sections(result: QuickstartResult, samples, chat_rows, addition_rows) -> list[str]:
+    """快速上手特有的报告段落：各阶段耗时、两场考试的成绩、训练过程中的回答。"""
+    wrong = [(q, a, r) for (q, a), r, ok in addition_rows if not ok]
+    return [
+        "## 成绩 (scores)",
+        md_table(["考试 (exam)", "结果"], [
+            ["固定的聊天问题 (fixed chat prompts, greedy)",
+             f"{result.chat_accuracy:.0%} ({sum(ok for *_, ok in chat_rows)}/{len(chat_rows)})"],
+            ["留出的两位数加法 (held-out addition, greedy, exact match)",
+             f"{result.addition_accuracy:.1%} ({len(addition_rows) - len(wrong)}/{len(addition_rows)})"]]),
+        "## 耗时 (time per stage)",
+        md_table(["阶段 (stage)", "秒 (s)"], [[k, f"{v:.1f}"] for k, v in result.stage_seconds.items()]),
+        "## 训练过程中的回答 (replies during training, greedy)",
+        md_table(["时刻"] + SHOW_PROMPTS, [[when] + replies for when, replies in samples]),
+        "## 固定聊天问题 (fixed chat prompts)",
+        md_table(["问题", "回答", "对吗"], [[p["prompt"], r, "✓" if ok else "✗"] for p, r, ok in chat_rows]),
+        "## 答错的加法题 (wrong held-out sums, first 20)",
+        md_table(["问题", "标准答案", "回答"], [list(x) for x in wrong[:20]]) if wrong else "全部答对 (all correct)。",
+    ]

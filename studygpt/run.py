@@ -102,13 +102,32 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
     trainer = TransformerTrainer(model, train_batches, device, config, val_loader=val_batches,
                                  tokenizer=tokenizer, out_dir=spec.out, log=log, **trainer_kwargs)
     trainer.run_info = {"run": dataclasses.asdict(spec)}
+    trainer.data_stats = {"训练对话 (train dialogues)": f"{len(train_dialogues):,}",
+                          "验证对话 (val dialogues)": f"{len(val_dialogues):,}",
+                          "训练窗口 (windows)": f"{len(train_windows):,}",
+                          "训练字符 (chars)": f"{sum(len(t) for d in train_dialogues for t in d):,}",
+                          "词表 (vocab)": f"{tokenizer.vocab_size:,}",
+                          "打包后填充比例 (padding)": f"{train_batches.padding_fraction():.1%}"}
     return trainer
+
+
+def finish_run(trainer: TransformerTrainer, summary: dict, val: list, log: Callable[[str], None]) -> dict:
+    """训练结束：写 summary.json 与 report.md（指标与 `studygpt eval` 同一份代码）。"""
+    from studygpt.report import evaluate_for_report, run_sections, write_report
+    log("评估并写报告 (evaluating for report.md)…")
+    metrics = evaluate_for_report(trainer, val)
+    summary = {**summary, "metrics": {k: v for k, v in metrics.items() if k != "replies"}}
+    write_summary(trainer.out_dir, summary)
+    report = write_report(trainer.out_dir, f"训练报告 (training report): {trainer.out_dir}",
+                          run_sections(trainer, summary, metrics, trainer.data_stats))
+    log(f"报告 (report): {report}")
+    return summary
 
 
 def train_from_spec(spec: RunSpec, log: Callable[[str], None] = print, **trainer_kwargs) -> tuple[TransformerTrainer, dict]:
     train, val = load_corpus(spec, log)
     trainer = build_trainer(spec, train, val, log=log, **trainer_kwargs)
-    return trainer, trainer.train()
+    return trainer, finish_run(trainer, trainer.train(), val, log)
 
 
 def resume_from(out: str | Path, log: Callable[[str], None] = print, **trainer_kwargs) -> tuple[TransformerTrainer, dict]:
@@ -124,7 +143,7 @@ def resume_from(out: str | Path, log: Callable[[str], None] = print, **trainer_k
     trainer = build_trainer(spec, train, val, tokenizer=tokenizer, log=log, **trainer_kwargs)
     trainer.resume(ckpt)
     log(f"从 {ckpt} 续训：第 {trainer.step} 步，epoch {trainer.epoch}")
-    return trainer, trainer.train()
+    return trainer, finish_run(trainer, trainer.train(), val, log)
 
 
 def write_summary(out: str | Path, summary: dict) -> None:
