@@ -26,6 +26,10 @@ def cmd_train(args, overrides: dict) -> int:
         spec = RunSpec(data=args.data, out=args.out, preset=args.preset, val=args.val, model=model, train=train,
                        device=args.device, **other)
         trainer, summary = train_from_spec(spec, progress=args.progress)
+    from studygpt.distributed import cleanup
+    cleanup()
+    if not trainer.dist.is_main:
+        return 0
     val = summary["val"]
     val_text = f" · 验证 loss {val['loss']:.3f} · bpc {val['bpc']:.3f}" if val else ""
     print(f"完成 (done): {summary['steps']} 步, {summary['elapsed_s']:.0f} 秒, "

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from studygpt.chat_format import IGNORE_INDEX, render_windows
+from studygpt.errors import StudyGPTError
 from studygpt.tokenizer import PAD, Tokenizer
 
 Window = tuple[np.ndarray, np.ndarray]  # (ids int32, labels int32)，长度相同
@@ -122,8 +123,10 @@ def pack_rows(lengths: Sequence[int], seq_len: int, pool: int = 16) -> list[list
 class PackedBatches:
     """可复现的打包批次：同样的 (seed, epoch) 总是给出同样的批次，所以断点续训能精确接上。
 
-    batch_size 行 × seq_len 列；rank/world_size 用于多进程数据并行：每个进程拿到不同的批次，
-    且每个进程的批次数相同（多出来的尾巴丢掉，否则各进程步数不同会卡死）。
+    每个批次 batch_size 行 × seq_len 列。batch_size 是全局批大小 (global batch)：多进程数据并行时，
+    第 b 个批次的 batch_size 行被平均分给 world_size 个进程，本进程 (rank) 取自己那一份。
+    所以第 b 步用到哪些数据与进程数无关：2 个进程训练的结果等于 1 个进程用同样的全局批大小训练，
+    在 N 个进程上保存的检查点也能在 M 个进程上精确续训。
     """
 
     def __init__(self, windows: Sequence[Window], batch_size: int, seq_len: int, pad_id: int,
@@ -131,6 +134,9 @@ class PackedBatches:
         too_long = sum(len(w[0]) > seq_len for w in windows)
         if too_long:
             raise ValueError(f"{too_long} 个窗口比 seq_len={seq_len} 长；渲染窗口时的 max_length 不能大于 seq_len。")
+        if batch_size % world_size:
+            raise StudyGPTError(f"全局批大小 batch_size={batch_size} 不能被进程数 {world_size} 整除；"
+                                f"请把 --batch_size 设为 {world_size} 的倍数。")
         self.windows, self.batch_size, self.seq_len, self.pad_id = windows, batch_size, seq_len, pad_id
         self.shuffle, self.seed, self.rank, self.world_size = shuffle, seed, rank, world_size
         self.drop_last = drop_last  # 验证时设为 False：最后一个不满的批次也要算
@@ -153,9 +159,8 @@ class PackedBatches:
         return self._cache[1]
 
     def __len__(self) -> int:
-        if self.drop_last:
-            return len(self._rows()) // self.batch_size // self.world_size
-        return math.ceil(math.ceil(len(self._rows()) / self.batch_size) / self.world_size)
+        rows = len(self._rows())
+        return rows // self.batch_size if self.drop_last else math.ceil(rows / self.batch_size)
 
     def __iter__(self) -> Iterator[dict]:
         return self.iter_from(0)
@@ -163,10 +168,11 @@ class PackedBatches:
     def iter_from(self, start: int) -> Iterator[dict]:
         """从本 epoch 的第 start 个批次开始（断点续训用）。"""
         rows = self._rows()
+        share = self.batch_size // self.world_size  # 每个进程分到的行数
         for b in range(start, len(self)):
-            k = b * self.world_size + self.rank  # 第 b 步，各进程轮流取相邻的批次
-            chunk = rows[k * self.batch_size:(k + 1) * self.batch_size]
-            if chunk:
+            lo = b * self.batch_size + self.rank * share
+            chunk = rows[lo:lo + share]
+            if chunk:  # 验证时最后一个不满的批次里，有的进程可能分不到
                 yield self._make_batch(chunk)
 
     def _make_batch(self, rows: list[list[int]]) -> dict:

@@ -309,7 +309,8 @@ def lm_loss(model: DialogueModel, batch: dict) -> tuple[torch.Tensor, int]:
     targets = batch["labels"][:, 1:]               # 错开一位：位置 t 预测 t+1
     keep = targets != -100
     h = hidden[:, :-1][keep]                        # (N, C) 只保留要学习的位置
-    logits = model.output(h).float()                # (N, V)；在 fp32 里算 softmax 更稳
+    core = getattr(model, "module", model)          # 被 DDP 包起来时，输出层在 .module 上
+    logits = core.output(h).float()                 # (N, V)；在 fp32 里算 softmax 更稳
     n = int(keep.sum())
     if n == 0:
         return logits.sum() * 0.0, 0  # 这批没有要学的词元：损失为 0，但保持计算图

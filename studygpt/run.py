@@ -17,6 +17,7 @@ import torch
 from studygpt.checkpoint import read_meta, resolve_checkpoint
 from studygpt.data import read_dialogues
 from studygpt.dataset import PackedBatches, build_windows, split_validation
+from studygpt.distributed import setup_distributed
 from studygpt.errors import StudyGPTError
 from studygpt.hardware import pick_device
 from studygpt.model import DialogueModel, ModelConfig
@@ -85,20 +86,27 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
     if tokenizer is None:
         max_vocab = spec.max_vocab_size or preset["max_vocab_size"]
         tokenizer = Tokenizer().build_vocab((t for d in train_dialogues for t in d), max_vocab_size=max_vocab)
+    info, dist_device = setup_distributed(spec.device)  # torchrun 启动时建立进程组，否则单进程
     pad = tokenizer.token_id(PAD)
     train_windows = build_windows(train_dialogues, tokenizer, config.seq_len)
     val_windows = build_windows(val_dialogues, tokenizer, config.seq_len)
-    train_batches = PackedBatches(train_windows, config.batch_size, config.seq_len, pad, seed=config.seed)
+    shard = {"rank": info.rank, "world_size": info.world_size}  # 每个进程只取全局批次里属于自己的行
+    train_batches = PackedBatches(train_windows, config.batch_size, config.seq_len, pad, seed=config.seed, **shard)
     val_batches = PackedBatches(val_windows, config.batch_size, config.seq_len, pad,
-                                shuffle=False, drop_last=False) if val_windows else None
+                                shuffle=False, drop_last=False, **shard) if val_windows else None
     if len(train_batches) == 0:
         raise StudyGPTError(f"训练数据太少：{len(train_windows)} 个窗口凑不满一个批次 (batch_size={config.batch_size})；"
                             "请多给些数据或减小 --batch_size。")
+    if not info.is_main:
+        log = lambda text: None  # noqa: E731  只有 0 号进程打印
     log(f"词表 (vocab): {tokenizer.vocab_size:,} · 训练窗口 (windows): {len(train_windows):,} · "
         f"每 epoch {len(train_batches):,} 个批次 · 打包后填充比例 (padding): {train_batches.padding_fraction():.1%}")
     torch.manual_seed(config.seed)
     model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **model_cfg))
-    device = pick_device(spec.device)
+    device = dist_device or pick_device(spec.device)
+    if info.enabled:
+        log(f"数据并行 (DDP): {info.world_size} 个进程，后端 {'nccl' if device.type == 'cuda' else 'gloo'}，"
+            f"全局批大小 {config.batch_size} = 每进程 {config.batch_size // info.world_size} × {info.world_size}")
     trainer = TransformerTrainer(model, train_batches, device, config, val_loader=val_batches,
                                  tokenizer=tokenizer, out_dir=spec.out, log=log, **trainer_kwargs)
     trainer.run_info = {"run": dataclasses.asdict(spec)}
@@ -114,6 +122,8 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
 def finish_run(trainer: TransformerTrainer, summary: dict, val: list, log: Callable[[str], None]) -> dict:
     """训练结束：写 summary.json 与 report.md（指标与 `studygpt eval` 同一份代码）。"""
     from studygpt.report import evaluate_for_report, run_sections, write_report
+    if not trainer.dist.is_main:
+        return summary  # 报告只由 0 号进程写
     log("评估并写报告 (evaluating for report.md)…")
     metrics = evaluate_for_report(trainer, val)
     summary = {**summary, "metrics": {k: v for k, v in metrics.items() if k != "replies"}}

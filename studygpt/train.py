@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from studygpt import distributed
 from studygpt.checkpoint import load_model, load_trainer_state, save_checkpoint
 from studygpt.errors import StudyGPTError
 from studygpt.evaluate import evaluate_loss
@@ -48,7 +49,7 @@ class TrainConfig:
     warmup_ratio: float = 0.03         # 预热占整个训练的比例
     warmup_steps: int | None = None    # 或者直接给预热步数
     min_lr_ratio: float = 0.1          # 余弦衰减的下限 = min_lr_ratio · lr
-    save_every: int = 1                # 每几个 epoch 另存一份检查点（0 = 不另存；last/best 总会保存）
+    save_every: int = 0                # 每几个 epoch 另存一份检查点 model_epoch_N（0 = 不另存；last/best 总会保存）
     eval_every: int = 0                # 每几个优化步验证一次（0 = 只在每个 epoch 末）
     eval_batches: int = 50             # 每次验证最多用多少个批次
     log_every: int = 10
@@ -200,7 +201,10 @@ class TransformerTrainer:
         self.tokenizer = tokenizer or getattr(getattr(train_loader, "dataset", None), "tokenizer", None)
         if self.tokenizer is None:
             raise StudyGPTError("TransformerTrainer 需要 tokenizer 才能保存检查点：请传 tokenizer=...。")
-        self.out_dir, self.progress, self.on_step, self.log = Path(out_dir), progress, on_step, log
+        self.dist = distributed.current()
+        # 多进程时只有 0 号进程打印、画进度条、写文件
+        self.out_dir, self.progress, self.on_step = Path(out_dir), progress and self.dist.is_main, on_step
+        self.log = log if self.dist.is_main else (lambda text: None)
         torch.manual_seed(c.seed)
         self.precision = choose_precision(self.device, c.use_amp)
         self.optimizer = build_optimizer(model, c)
@@ -211,6 +215,10 @@ class TransformerTrainer:
         self.scheduler = WarmupCosine(self.optimizer, c, self.total_steps)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.use_scaler else None
         self.forward_model = torch.compile(model) if c.compile else model
+        if self.dist.enabled:  # DDP：反向传播时在进程间平均梯度；检查点仍从未包装的 self.model 保存
+            from torch.nn.parallel import DistributedDataParallel
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward_model = DistributedDataParallel(self.forward_model, device_ids=ids)
         self.step = self.epoch = self.batch_in_epoch = self.tokens_seen = 0
         self.elapsed_before = 0.0  # 之前（续训前）已经用掉的训练时间
         self.best_val = float("inf")
@@ -248,14 +256,20 @@ class TransformerTrainer:
         """对一个累加窗口做一次更新。每个小批次的损失按它的标签数加权，
         所以整体等于"窗口内所有被学习词元的平均损失"，与怎么切小批次无关。"""
         micro = [{k: v.to(self.device, non_blocking=True) for k, v in as_batch(b).items()} for b in micro]
-        n_total = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+        n_local = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+        # 多进程时按全局标签数归一：DDP 会把各进程的梯度取平均（÷ world_size），所以这里再乘回来
+        n_total = distributed.all_reduce_sum([n_local], self.device)[0]
         ctx = torch.autocast(self.device.type, dtype=self.precision.dtype) if self.precision.dtype else nullcontext()
         loss_sum = 0.0
-        for b in micro:
-            with ctx:
-                loss, n = lm_loss(self.forward_model, b)
-            scaled = loss * (n / max(n_total, 1))
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        for i, b in enumerate(micro):
+            last = i == len(micro) - 1
+            # 累加的中间几步不必同步梯度 (no_sync)，只在最后一个小批次做一次 all-reduce
+            sync = nullcontext() if last or not self.dist.enabled else self.forward_model.no_sync()
+            with sync:
+                with ctx:
+                    loss, n = lm_loss(self.forward_model, b)
+                scaled = loss * (n * self.dist.world_size / max(n_total, 1))
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             loss_sum += loss.item() * n
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
@@ -266,10 +280,10 @@ class TransformerTrainer:
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        real = sum(count_real_tokens(b) for b in micro)
-        padded = sum(b["input_ids"].numel() for b in micro)
-        return {"loss": loss_sum / max(n_total, 1), "grad_norm": float(grad_norm), "tokens": real,
-                "padding": 1 - real / padded}
+        loss_sum, real, padded = distributed.all_reduce_sum(
+            [loss_sum, sum(count_real_tokens(b) for b in micro), sum(b["input_ids"].numel() for b in micro)], self.device)
+        return {"loss": loss_sum / max(n_total, 1), "grad_norm": float(grad_norm), "tokens": int(real),
+                "padding": 1 - real / max(padded, 1)}
 
     # ----- 主循环 -----
     def train(self, until_step: int | None = None) -> dict:
@@ -307,6 +321,7 @@ class TransformerTrainer:
                 if self.on_step:
                     self.on_step(self)
                 done = (self.progress_fraction(elapsed) >= 1.0) or (until_step is not None and self.step >= until_step)
+                done = bool(distributed.all_reduce_max(float(done), self.device))  # 各进程必须同时停下
                 if done:
                     break
             epoch_finished = not done or (hasattr(self.train_loader, "__len__")
@@ -326,13 +341,23 @@ class TransformerTrainer:
 
     def _record(self, entry: dict) -> None:
         self.history.append(entry)
+        if not self.dist.is_main:
+            return
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def validate(self) -> dict | None:
         if self.val_loader is None:
             return None
-        return evaluate_loss(self.model, self.val_loader, self.tokenizer, self.precision.dtype, self.config.eval_batches)
+        local = evaluate_loss(self.model, self.val_loader, self.tokenizer, self.precision.dtype, self.config.eval_batches)
+        if not self.dist.enabled:
+            return local
+        # 各进程各算一部分验证数据：把总损失、词元数、字符数加起来再算平均
+        nll, tokens, chars = distributed.all_reduce_sum(
+            [local["loss"] * local["tokens"], local["tokens"], local["chars"]], self.device)
+        loss = nll / max(tokens, 1)
+        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "bpc": nll / (math.log(2) * max(chars, 1)),
+                "tokens": int(tokens), "chars": int(chars)}
 
     def _validate_and_save(self, elapsed: float) -> dict | None:
         """验证（若有验证集），保存 last；验证损失创新低时另存 best。"""
@@ -355,7 +380,9 @@ class TransformerTrainer:
                 "batch_in_epoch": self.batch_in_epoch, "tokens_seen": self.tokens_seen, "elapsed_s": elapsed,
                 "best_val": self.best_val, "rng": rng_state()}
 
-    def save(self, path: Path, elapsed: float) -> Path:
+    def save(self, path: Path, elapsed: float) -> Path | None:
+        if not self.dist.is_main:
+            return None
         return save_checkpoint(path, self.model, self.tokenizer, self.config.to_dict(), self.state(elapsed),
                                extra={"step": self.step, "epoch": self.epoch, **self.run_info})
 
@@ -382,6 +409,8 @@ class TransformerTrainer:
 
     def plot_curves(self) -> Path | None:
         """把训练与验证损失画成 loss_curve.png。"""
+        if not self.dist.is_main:
+            return None
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
