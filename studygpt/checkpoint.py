@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from studygpt.errors import StudyGPTError
 from studygpt.model import DialogueModel, ModelConfig
+from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer
 from studygpt.tokenizer import Tokenizer
 
 FORMAT_VERSION = 1
@@ -118,8 +119,6 @@ def load_checkpoint(path: str | Path, device="cpu"):
     不同于原项目，这里不反序列化任何 Python 对象：优化器与调度器按保存的配置重新创建，再装入状态。
     config 是训练配置（dict），另外放入 "tokenizer" 键，方便拿到词表。
     """
-    from studygpt.train import TrainConfig, build_optimizer, WarmupCosine  # 训练模块依赖本模块，这里延迟导入
-
     model, tokenizer, meta = load_model(path, device)
     model.train()
     config = TrainConfig.from_dict(meta.get("train", {}))

@@ -23,7 +23,8 @@ from studygpt.hardware import pick_device
 from studygpt.model import DialogueModel, ModelConfig
 from studygpt.presets import get_preset
 from studygpt.tokenizer import PAD, Tokenizer
-from studygpt.train import TrainConfig, TransformerTrainer
+from studygpt.optim import TrainConfig
+from studygpt.train import TransformerTrainer
 
 
 @dataclasses.dataclass

@@ -13,7 +13,8 @@ from studygpt.checkpoint import load_checkpoint, load_model, save_checkpoint
 from studygpt.dataset import PackedBatches, build_windows
 from studygpt.errors import StudyGPTError
 from studygpt.hardware import choose_precision
-from studygpt.train import TrainConfig, TransformerTrainer, WarmupCosine, build_optimizer
+from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer
+from studygpt.train import TransformerTrainer
 from tests.conftest import DIALOGUES, tiny_model
 
 DATA = DIALOGUES * 6
