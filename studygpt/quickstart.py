@@ -106,6 +106,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
             checkpoints.pop(0)
             replies = answer_all(tr.model, tokenizer, SHOW_PROMPTS)
             samples.append((f"第 {tr.step} 步 ({elapsed:.0f} 秒)", replies))
+            tr.validate_and_save(elapsed)  # 验证损失也画进曲线，并存一份 last 检查点
             tr.log(f"\n  —— 第 {tr.step} 步，{elapsed:.0f} 秒，考一考 ——")
             for q, r in zip(SHOW_PROMPTS, replies):
                 tr.log(f"  问: {q}  答: {r}")

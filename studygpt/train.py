@@ -207,7 +207,7 @@ class TransformerTrainer:
                     bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.1e}",
                                     tok_s=f"{speed:,.0f}")
                 if c.eval_every and self.step % c.eval_every == 0:
-                    self._validate_and_save(elapsed)
+                    self.validate_and_save(elapsed)
                 if self.on_step:
                     self.on_step(self)
                 done = (self.progress_fraction(elapsed) >= 1.0) or (until_step is not None and self.step >= until_step)
@@ -223,7 +223,7 @@ class TransformerTrainer:
                     self.save(self.out_dir / f"model_epoch_{self.epoch}", time.perf_counter() - start)
         bar.close()
         elapsed = time.perf_counter() - start
-        val = self._validate_and_save(elapsed)
+        val = self.validate_and_save(elapsed)
         self.plot_curves()
         return {"steps": self.step, "epoch": self.epoch, "elapsed_s": elapsed, "tokens": self.tokens_seen,
                 "tokens_per_s": self.tokens_seen / max(elapsed - self.elapsed_before, 1e-9) if self.step else 0.0,
@@ -249,7 +249,7 @@ class TransformerTrainer:
         return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "bpc": nll / (math.log(2) * max(chars, 1)),
                 "tokens": int(tokens), "chars": int(chars)}
 
-    def _validate_and_save(self, elapsed: float) -> dict | None:
+    def validate_and_save(self, elapsed: float) -> dict | None:
         """验证（若有验证集），保存 last；验证损失创新低时另存 best。"""
         val = self.validate()
         if val is not None:
