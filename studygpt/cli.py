@@ -6,6 +6,7 @@
     studygpt generate runs/NAME "你好"  生成一条回答
     studygpt tokenize "你好" "你好！"   看词元、编号和哪些词元被学习（--show-mask）
     studygpt info [runs/NAME | --preset NAME]   参数按组件的分布
+    studygpt inspect tokens|next|attention|params …   看看里面：词元与掩码、下一个词元的概率、注意力图、FLOPs
     studygpt eval runs/A [runs/B] --data FILE   成绩单：loss、bpc、回答的多样性与重复；两个时并排比较
     studygpt serve runs/NAME [--port 8000]      OpenAI 兼容的 API + 网页聊天界面 http://127.0.0.1:8000/
 
@@ -123,6 +124,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="设置后 /v1/* 需要 `Authorization: Bearer KEY`，否则返回 401")
     p.add_argument("--max-tokens-cap", type=int, default=256, help="每个回答最多多少个词元（请求的 max_tokens 不能超过它）")
     p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+
+    p = sub.add_parser("inspect", help="看看里面：词元、下一个词元、注意力、参数与 FLOPs",
+                       description="学习用的检查工具 (look inside)，每个也是 studygpt.inspect_tools 里的一个函数。")
+    inspect_sub = p.add_subparsers(dest="inspect_command", required=True)
+    i = inspect_sub.add_parser("tokens", help="词元、编号、<unk>，对话时标出被学习的词元",
+                               description="同 `studygpt tokenize`：一段文字看词元；多段文字当作对话（用户、助手交替）。")
+    i.add_argument("texts", nargs="+", help="一段文字，或依次的对话轮次")
+    i.add_argument("--vocab", default=None, help="vocab.txt 或训练目录；不给时用这些文字现建一个词表")
+    i = inspect_sub.add_parser("next", help="下一个词元的前 k 名概率，及采样设置怎样改变它",
+                               description="逐步贪心写几个词元，每步列出概率最高的候选；最后一步的分布在"
+                               "温度 0.5/1/1.5、top_k=5、top_p=0.9、重复惩罚 1.3 下各是什么样。")
+    i.add_argument("run", help="训练目录或检查点文件夹")
+    i.add_argument("text", help="用户输入")
+    i.add_argument("--steps", type=int, default=3, help="贪心往下写几步，默认 3")
+    i.add_argument("--top", type=int, default=10, help="每步列出前几名，默认 10")
+    i = inspect_sub.add_parser("attention", help="每层每个头的注意力热力图 (PNG)",
+                               description="用手写注意力路径跑一遍提示，把每层的注意力权重画成 PNG，两轴都是词元。")
+    i.add_argument("run", help="训练目录或检查点文件夹")
+    i.add_argument("text", help="用户输入")
+    i.add_argument("--out", default=None, help="图片目录，默认 RUN/attention")
+    i.add_argument("--reply-tokens", type=int, default=0, help="先贪心写出这么多个回答词元，一起画进图里")
+    i = inspect_sub.add_parser("params", help="参数与一个训练步的 FLOPs 按组件分布",
+                               description="参数量与一个训练步（batch_size × seq_len × grad_accum_steps 个词元）的"
+                               "浮点运算量，按组件列出，附公式。")
+    i.add_argument("run", nargs="?", default=None, help="训练目录或检查点；不给时按 --preset")
+    i.add_argument("--preset", default="study")
+    i.add_argument("--vocab-size", type=int, default=10000, help="按预设时的词表大小")
 
     p = sub.add_parser("info", help="模型参数分布", description="按组件列出参数量。")
     p.add_argument("run", nargs="?", default=None, help="训练目录或检查点；不给时按 --preset 建一个模型")

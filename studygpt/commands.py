@@ -61,31 +61,22 @@ def cmd_generate(args, overrides: dict) -> int:
     return 0
 
 
-def cmd_tokenize(args, overrides: dict) -> int:
-    from studygpt.chat_format import render_conversation, show_mask
+def tokenizer_for(vocab: str | None, texts: list[str]):
+    """--vocab 给的词表（vocab.txt 或训练目录）；不给时用这些文字现建一个。"""
     from studygpt.tokenizer import Tokenizer
-    if args.vocab:
-        vocab = Path(args.vocab)
-        if vocab.is_dir():
-            from studygpt.checkpoint import resolve_checkpoint
-            vocab = resolve_checkpoint(vocab) / "vocab.txt"
-        tokenizer = Tokenizer().load_vocab(vocab)
-    else:
-        tokenizer = Tokenizer().build_vocab(args.texts)
-    if len(args.texts) == 1:
-        ids = tokenizer.encode(args.texts[0])
-        print("词元 (tokens):", " ".join(repr(tokenizer.id_to_token[i]) for i in ids))
-        print("编号 (ids):   ", ids)
-        unk = ids.count(tokenizer.token_id("<unk>"))
-        print(f"共 {len(ids)} 个词元，其中 <unk> {unk} 个")
-        return 0
-    turns = args.texts if len(args.texts) % 2 == 0 else args.texts + [""]
-    ids, labels = render_conversation(turns, tokenizer)
-    print("编号 (ids):", ids)
-    if args.show_mask:
-        print("学习的词元用 [ ] 标出 (learned tokens in brackets):" if not sys.stdout.isatty() else "学习的词元为绿色:")
-        print(show_mask(ids, labels, tokenizer, color=sys.stdout.isatty()))
-    print(f"共 {len(ids)} 个词元，其中 {sum(l != -100 for l in labels)} 个参与损失 (learned)")
+    if not vocab:
+        return Tokenizer().build_vocab(texts)
+    path = Path(vocab)
+    if path.is_dir():
+        from studygpt.checkpoint import resolve_checkpoint
+        path = resolve_checkpoint(path) / "vocab.txt"
+    return Tokenizer().load_vocab(path)
+
+
+def cmd_tokenize(args, overrides: dict) -> int:
+    from studygpt.inspect_tools import inspect_tokens
+    tokenizer = tokenizer_for(args.vocab, args.texts)
+    print(inspect_tokens(args.texts, tokenizer, color=sys.stdout.isatty(), with_mask=args.show_mask))
     return 0
 
 
@@ -159,3 +150,40 @@ def cmd_info(args, overrides: dict) -> int:
     for name, n in model.param_breakdown():
         print(f"  {name:<40} {n:>12,}  ({n / model.num_params():6.1%})")
     return 0
+
+
+def cmd_inspect(args, overrides: dict) -> int:
+    from studygpt import inspect_tools
+    from studygpt.plotting import INSTALL_HINT
+    if args.inspect_command == "tokens":
+        print(inspect_tools.inspect_tokens(args.texts, tokenizer_for(args.vocab, args.texts), sys.stdout.isatty()))
+    elif args.inspect_command == "next":
+        model, tokenizer = load_for_inference(args.run, "cpu")
+        print(inspect_tools.inspect_next(model, tokenizer, args.text, args.steps, args.top))
+    elif args.inspect_command == "attention":
+        model, tokenizer = load_for_inference(args.run, "cpu")
+        out = args.out or Path(args.run) / "attention"
+        paths, font = inspect_tools.attention_maps(model, tokenizer, args.text, out, args.reply_tokens)
+        if font is None:
+            print(INSTALL_HINT)
+        for path in paths:
+            print(f"已保存 (saved): {path}")
+    else:
+        print_params(args)
+    return 0
+
+
+def print_params(args) -> None:
+    """`inspect params`：模型设置与每步词元数来自检查点的 config.json，或来自预设。"""
+    from studygpt.inspect_tools import inspect_params
+    from studygpt.model import ModelConfig
+    if args.run:
+        from studygpt.checkpoint import read_meta, resolve_checkpoint
+        meta = read_meta(resolve_checkpoint(args.run))
+        config, train = ModelConfig.from_dict(meta["model"]), meta.get("train", {})
+    else:
+        from studygpt.presets import get_preset
+        preset = get_preset(args.preset)
+        config, train = ModelConfig(vocab_size=args.vocab_size, **preset["model"]), preset["train"]
+    print(inspect_params(config, train.get("batch_size", 16), train.get("seq_len", config.max_len),
+                         train.get("grad_accum_steps", 1)))

@@ -1,0 +1,24 @@
+"""第 3 章练习的测试：pytest docs/exercises -k ch03。参照答案是 studygpt 自己的 render_conversation。"""
+from exercise_loader import load
+from studygpt.chat_format import render_conversation
+from studygpt.tokenizer import Tokenizer
+
+ex = load("ch03_mask")
+TURNS = ["你好", "你好！", "1加1", "等于2。"]
+TOK = Tokenizer().build_vocab(TURNS)
+
+
+def test_render_matches_studygpt():
+    assert ex.render(TURNS, TOK) == render_conversation(TURNS, TOK)
+
+
+def test_learned_tokens_are_exactly_the_replies_and_their_end():
+    ids, labels = render_conversation(TURNS, TOK)
+    assert ex.learned_tokens(ids, labels, TOK) == ["你", "好", "！", "<|end|>", "等", "于", "2", "。", "<|end|>"]
+
+
+def test_training_pairs_shift_by_one():
+    ids, labels = render_conversation(TURNS[:2], TOK)  # <|user|>你好<|end|><|assistant|>你好！<|end|>
+    v = TOK.vocab
+    assert ex.training_pairs(ids, labels) == [(v["<|assistant|>"], v["你"]), (v["你"], v["好"]),
+                                              (v["好"], v["！"]), (v["！"], v["<|end|>"])]
