@@ -102,21 +102,24 @@ def pack_rows(lengths: Sequence[int], seq_len: int, pool: int = 16) -> list[list
     未满的行最多保留 pool 个，超过时把最满的一行封箱。返回每行包含的窗口下标。
     """
     rows: list[list[int]] = []
-    open_rows: list[tuple[int, list[int]]] = []  # (已用长度, 窗口下标们)
-    for i, n in enumerate(lengths):
-        best = None
-        for j, (used, _) in enumerate(open_rows):
-            if used + n <= seq_len and (best is None or used > open_rows[best][0]):
-                best = j
-        if best is None:
-            open_rows.append((n, [i]))
+    used: list[int] = []             # 每个未满行的已用长度
+    members: list[list[int]] = []    # 每个未满行里的窗口下标
+    for i, n in enumerate(lengths.tolist() if isinstance(lengths, np.ndarray) else lengths):
+        best, best_used, limit = -1, -1, seq_len - n
+        for j, u in enumerate(used):  # 45 万个窗口 × 16 行：这个循环是热点，所以只比较整数
+            if best_used < u <= limit:
+                best, best_used = j, u
+        if best < 0:
+            used.append(n)
+            members.append([i])
         else:
-            used, members = open_rows[best]
-            open_rows[best] = (used + n, members + [i])
-        if len(open_rows) > pool:
-            fullest = max(range(len(open_rows)), key=lambda j: open_rows[j][0])
-            rows.append(open_rows.pop(fullest)[1])
-    rows.extend(members for _, members in open_rows)
+            used[best] += n
+            members[best].append(i)
+        if len(used) > pool:
+            fullest = used.index(max(used))
+            used.pop(fullest)
+            rows.append(members.pop(fullest))
+    rows.extend(members)
     return rows
 
 
@@ -131,7 +134,10 @@ class PackedBatches:
 
     def __init__(self, windows: Sequence[Window], batch_size: int, seq_len: int, pad_id: int,
                  shuffle: bool = True, seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = True):
-        too_long = sum(len(w[0]) > seq_len for w in windows)
+        # 每个窗口的长度只算一次（token_cache.TokenWindows 直接带着 lengths，不必逐个读窗口）
+        lengths = windows.lengths if hasattr(windows, "lengths") else [len(w[0]) for w in windows]
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        too_long = int((self.lengths > seq_len).sum())
         if too_long:
             raise ValueError(f"{too_long} 个窗口比 seq_len={seq_len} 长；渲染窗口时的 max_length 不能大于 seq_len。")
         if batch_size % world_size:
@@ -151,7 +157,7 @@ class PackedBatches:
             order = list(range(len(self.windows)))
             if self.shuffle:
                 random.Random(self.seed * 100_003 + self.epoch).shuffle(order)  # 每个 epoch 一个新顺序，但可复现
-            rows = pack_rows([len(self.windows[i][0]) for i in order], self.seq_len)
+            rows = pack_rows(self.lengths[order], self.seq_len)
             rows = [[order[i] for i in row] for row in rows]
             if self.shuffle:  # 封箱顺序偏向先封满的行；再打乱一次，避免批次按长度聚集
                 random.Random(self.seed * 100_003 + self.epoch + 1).shuffle(rows)
@@ -196,5 +202,5 @@ class PackedBatches:
     def padding_fraction(self) -> float:
         """本 epoch 所有批次里填充词元的比例。"""
         rows = self._rows()
-        used = sum(len(self.windows[i][0]) for row in rows for i in row)
+        used = int(self.lengths.sum())  # 每个窗口都恰好装进一行
         return 1 - used / max(len(rows) * self.seq_len, 1)

@@ -56,7 +56,7 @@ def apply_repetition_penalty(logits: torch.Tensor, previous: Sequence[int], pena
     """CTRL 式重复惩罚：出现过的词元，正的 logit 除以 penalty，负的乘以 penalty（两者都让它变小）。"""
     if penalty == 1.0 or not previous:
         return logits
-    idx = torch.tensor(sorted(set(previous)), device=logits.device)
+    idx = torch.tensor(list(set(previous)), device=logits.device)
     seen = logits[idx]
     logits = logits.clone()
     logits[idx] = torch.where(seen > 0, seen / penalty, seen * penalty)
@@ -82,23 +82,32 @@ def process_logits(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence
 
 
 def sample(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> int:
-    """从处理过的 logits 里选一个词元：温度为 0 时取最大值，否则按概率抽样。"""
+    """从处理过的 logits 里选一个词元：温度为 0 时取最大值，否则按概率抽样。
+
+    抽样用逆变换法 (inverse transform sampling)：把概率依次累加成从 0 升到 1 的台阶 (CDF)，
+    抽一个 [0, 1) 里的均匀随机数 u，u 落在哪一级台阶上就选哪个词元——概率越大，台阶越宽，越容易被抽中；
+    被排除的词元（-inf）概率为 0，台阶宽度为 0，永远抽不到。torch.multinomial 结果的分布相同，
+    但它给词表里每个词元各抽一个随机数，CPU 上每步要多花约 0.4 ms（benchmarks/generate_speed.py）。
+    """
     if cfg.temperature == 0:
         return int(torch.argmax(logits))
-    probs = logits.softmax(-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
+    cdf = logits.softmax(-1).cumsum(-1)
+    u = torch.rand(1, generator=generator, device=logits.device) * cdf[-1]  # cdf[-1] 因浮点误差不一定正好是 1
+    return int(torch.searchsorted(cdf, u, right=True).clamp_(max=logits.numel() - 1))
 
 
 # ===== 3. 前向：prefill 与逐词解码 =====
-@torch.no_grad()
+# torch.inference_mode 比 no_grad 更省：生成时的张量连版本计数 (version counter) 都不记
+@torch.inference_mode()
 def prefill(model: DialogueModel, prompt_ids: list[int], cache: KVCache) -> torch.Tensor:
     """一次性算完整个提示，填满 KV 缓存；返回最后一个位置的 logits (V,)。"""
     device = model.tok_embeddings.weight.device
     x = torch.tensor([prompt_ids], dtype=torch.long, device=device)
-    return model(x, cache=cache)[0, -1]
+    hidden = model(x, cache=cache, return_hidden=True)  # (1, T, C)
+    return model.output(hidden[0, -1])  # 输出层（最大的矩阵乘法）只算最后一个位置：只有它的预测有用
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def decode_one_token(model: DialogueModel, token_id: int, cache: KVCache) -> torch.Tensor:
     """只算一个新词元（其余的 k/v 都在缓存里）；返回它的 logits (V,)。"""
     device = model.tok_embeddings.weight.device
@@ -159,7 +168,7 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
         model.train(was_training)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence[str], max_length: int = 100,
                  batch_size: int = 64) -> list[str]:
     """一次给很多个问题做贪心解码 (batched greedy decoding)，用于考试式评估（几百道题）。
@@ -182,7 +191,7 @@ def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence
             rows = members[start:start + batch_size]
             cache = KVCache(model.config, len(rows), device, model.tok_embeddings.weight.dtype)
             x = torch.tensor([prompts[i] for i in rows], device=device)
-            logits = model(x, cache=cache)[:, -1]  # (B, V)
+            logits = model.output(model(x, cache=cache, return_hidden=True)[:, -1])  # (B, V)：只算最后一个位置
             out = torch.empty(len(rows), 0, dtype=torch.long, device=device)
             finished = torch.zeros(len(rows), dtype=torch.bool, device=device)
             for step in range(min(max_length, model.config.max_len - length)):

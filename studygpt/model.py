@@ -92,7 +92,8 @@ def rope_tables(head_size: int, max_len: int, base: float) -> tuple[torch.Tensor
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """把 x 的每对维度 (x1, x2) 旋转一个与位置成正比的角度。x: (B, nh, T, hs)；cos/sin: (B, 1, T, hs/2)。
+    """把 x 的每对维度 (x1, x2) 旋转一个与位置成正比的角度。x: (..., hs)，如 (B, nh, T, hs)；
+    cos/sin: 能广播到 x 前一半的形状，如 (B, 1, T, hs/2)。
 
     旋转后 q·k 只取决于两个位置之差，模型因此知道"相距多远"，而不是死记绝对位置。
     """
@@ -144,10 +145,14 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, mask, cache: KVCache | None = None, layer: int = 0):
         B, T, C = x.shape
-        q, k, v = self.wqkv(x).split(C, dim=-1)
-        # (B, T, C) → (B, T, nh, hs) → (B, nh, T, hs)：每个头独立地在 T 个词元之间做注意力
-        q, k, v = (t.view(B, T, self.n_head, self.head_size).transpose(1, 2) for t in (q, k, v))
+        # (B, T, 3C) → (B, T, 3, nh, hs) → 三个 (B, T, nh, hs) 的视图（不复制）
+        q, k, v = self.wqkv(x).view(B, T, 3, self.n_head, self.head_size).unbind(2)
+        # 在转置之前的 (B, T, nh, hs) 排列上做 RoPE：q、k 的梯度于是按 wqkv 输出的顺序连续存放，
+        # 反向传播拼回 wqkv 的梯度时不必再做一次转置复制（CPU 上训练步因此快了约 10%）
+        cos, sin = cos.transpose(1, 2), sin.transpose(1, 2)  # (B, 1, T, hs/2) → (B, T, 1, hs/2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        # (B, T, nh, hs) → (B, nh, T, hs)：每个头独立地在 T 个词元之间做注意力
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, nh, T_cached + T, hs)
         if self.use_manual:
@@ -225,6 +230,7 @@ class DialogueModel(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)  # 由配置算出，不存进检查点
         self.register_buffer("rope_sin", sin, persistent=False)
         self._init_weights()
+        self._store_column_major()
 
     def _init_weights(self) -> None:
         """小的正态初始化；残差支路的输出矩阵再按层数缩小，使初始时每层只轻轻改动残差流。"""
@@ -232,6 +238,17 @@ class DialogueModel(nn.Module):
             if p.dim() == 2:
                 std = 0.02 / math.sqrt(2 * self.config.n_layers) if name.endswith(("wo.weight", "w2.weight")) else 0.02
                 nn.init.normal_(p, mean=0.0, std=std)
+
+    def _store_column_major(self) -> None:
+        """每个矩阵在内存里按列优先 (column-major) 存放：形状 (out, in) 与数值都不变，只是元素的存储顺序换成 (in, out)。
+
+        为什么：逐词生成时每一步都是"向量 × 矩阵"，要把每个矩阵从内存读一遍。这台 AMD CPU 上，PyTorch 调用的
+        MKL 对行优先的 (out, in) 矩阵只读出约 8 GB/s，对列优先的约 13 GB/s，生成因此快 1.3 倍（tiny 的输出层快 2 倍）；
+        训练时的矩阵乘法速度不变（benchmarks/ 实测）。检查点保存前会 .contiguous()，文件里仍是普通的行优先张量。
+        """
+        for p in self.parameters():
+            if p.dim() == 2:
+                p.data = p.data.t().contiguous().t()
 
     def output(self, hidden: torch.Tensor) -> torch.Tensor:
         """输出层：与输入嵌入共享同一个矩阵 (tied embeddings)，隐藏状态 (..., C) → logits (..., V)。"""

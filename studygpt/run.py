@@ -16,12 +16,13 @@ import torch
 
 from studygpt.checkpoint import read_meta, resolve_checkpoint
 from studygpt.data import read_dialogues
-from studygpt.dataset import PackedBatches, build_windows, split_validation
+from studygpt.dataset import PackedBatches, split_validation
 from studygpt.distributed import setup_distributed
 from studygpt.errors import StudyGPTError
 from studygpt.hardware import pick_device
 from studygpt.model import DialogueModel, ModelConfig
 from studygpt.presets import get_preset
+from studygpt.token_cache import cached_windows
 from studygpt.tokenizer import PAD, Tokenizer
 from studygpt.optim import TrainConfig
 from studygpt.train import TransformerTrainer
@@ -89,8 +90,12 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
         tokenizer = Tokenizer().build_vocab((t for d in train_dialogues for t in d), max_vocab_size=max_vocab)
     info, dist_device = setup_distributed(spec.device)  # torchrun 启动时建立进程组，否则单进程
     pad = tokenizer.token_id(PAD)
-    train_windows = build_windows(train_dialogues, tokenizer, config.seq_len)
-    val_windows = build_windows(val_dialogues, tokenizer, config.seq_len)
+    # 渲染好的窗口缓存在 <out>/token_cache/：语料与词表不变时，下次运行直接内存映射读回（见 token_cache.py）
+    cache = {"sources": spec.data + ([spec.val] if spec.val else []), "tokenizer": tokenizer,
+             "max_length": config.seq_len, "split": {"val": spec.val, "val_fraction": spec.val_fraction},
+             "log": log if info.is_main else (lambda text: None)}
+    train_windows = cached_windows(Path(spec.out) / "token_cache" / "train", dialogues=train_dialogues, **cache)
+    val_windows = cached_windows(Path(spec.out) / "token_cache" / "val", dialogues=val_dialogues, **cache)
     shard = {"rank": info.rank, "world_size": info.world_size}  # 每个进程只取全局批次里属于自己的行
     train_batches = PackedBatches(train_windows, config.batch_size, config.seq_len, pad, seed=config.seed, **shard)
     val_batches = PackedBatches(val_windows, config.batch_size, config.seq_len, pad,
