@@ -82,7 +82,8 @@ def run_pipeline(corpus: str, cache: str, seq_len: int) -> dict:
     lap("pack_and_first_batch_s")
     return {**times, "total_s": round(time.perf_counter() - t0, 2), "peak_rss_mb": round(peak_rss_mb()),
             "dialogues": len(dialogues), "windows": len(windows), "tokens": int(batches.lengths.sum()),
-            "vocab": tokenizer.vocab_size, "batches_per_epoch": len(batches), "first_batch": list(first["input_ids"].shape),
+            "vocab": tokenizer.vocab_size, "batches_per_epoch": len(batches),
+            "first_batch": list(first["input_ids"].shape),
             "cache_hit": any("命中" in m for m in messages)}
 
 

@@ -141,7 +141,8 @@ def main() -> None:
     threads = args.threads or sorted({1, torch.get_num_threads()})
     base = vocab_10k()
     tokenizer = never_ending(base)
-    prompt = torch.randint(len(SPECIAL_TOKENS), base.vocab_size, (PROMPT,), generator=torch.Generator().manual_seed(1)).tolist()
+    prompt = torch.randint(len(SPECIAL_TOKENS), base.vocab_size, (PROMPT,),
+                           generator=torch.Generator().manual_seed(1)).tolist()
 
     records = []
     for preset in args.presets:
@@ -156,7 +157,8 @@ def main() -> None:
                                 **cached, "weight_bytes": wbytes, "bound_tokens_per_s": bound,
                                 "pct_of_bound": cached["tokens_per_s"] / bound, "bandwidth_gbs": bandwidth})
             full = best_of(without_cache, 1, model, tokenizer, prompt)
-            records.append({"preset": preset, "dtype": str(dtype), "kv_cache": False, "threads": torch.get_num_threads(),
+            records.append({"preset": preset, "dtype": str(dtype), "kv_cache": False,
+                            "threads": torch.get_num_threads(),
                             **full, "weight_bytes": wbytes, "bound_tokens_per_s": bound,
                             "pct_of_bound": full["tokens_per_s"] / bound, "bandwidth_gbs": bandwidth})
             for context in (150, 250):
@@ -170,8 +172,9 @@ def main() -> None:
     for r in (r for r in records if "kv_cache" in r):
         used = r["weight_bytes"] * r["tokens_per_s"] / 1e9
         rows.append([f"{r['preset']} {r['dtype'].removeprefix('torch.')}", "有 (yes)" if r["kv_cache"] else "无 (no)",
-                     r["threads"], f"{r['ttft_ms']:.1f}", f"{r['tokens_per_s']:.0f}", f"{r['weight_bytes'] / 2**20:.1f}",
-                     f"{used:.1f}", f"{r['bound_tokens_per_s']:.0f}", f"{r['pct_of_bound']:.0%}", f"{r['peak_rss_mb']:.0f}"])
+                     r["threads"], f"{r['ttft_ms']:.1f}", f"{r['tokens_per_s']:.0f}",
+                     f"{r['weight_bytes'] / 2**20:.1f}", f"{used:.1f}", f"{r['bound_tokens_per_s']:.0f}",
+                     f"{r['pct_of_bound']:.0%}", f"{r['peak_rss_mb']:.0f}"])
     print_table(["模型", "KV 缓存", "线程", "首字 ms", "tokens/s", "权重 MB/词元", "权重×速度 GB/s", "上限 tok/s",
                  "% 上限", "峰值内存 MB"], rows)
     print("\nKV 缓存的加速 (KV-cache speed-up)：上下文已有 N 个词元时，多生成一个词元的时间")

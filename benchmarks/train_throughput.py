@@ -64,7 +64,8 @@ def prepare_data(path: str, preset: dict, batch_size: int):
     times["windows_s"] = time.perf_counter() - t0
     batches = PackedBatches(windows, batch_size, seq_len, tokenizer.token_id(PAD), seed=0)
     print(f"数据 (data): {len(dialogues):,} 段对话 → {len(windows):,} 个窗口 → 每 epoch {len(batches)} 个批次 "
-          f"({batch_size}×{seq_len})；词表 {tokenizer.vocab_size:,}；读 {times['read_s']:.1f}s，切窗口 {times['windows_s']:.1f}s")
+          f"({batch_size}×{seq_len})；词表 {tokenizer.vocab_size:,}；"
+          f"读 {times['read_s']:.1f}s，切窗口 {times['windows_s']:.1f}s")
     return tokenizer, batches, times
 
 
@@ -140,7 +141,8 @@ def measure_mode(name: str, trainer: TransformerTrainer, args, flops_per_token: 
             "step_s_min_max": [round(min(r["step_times"]), 3), round(max(r["step_times"]), 3)],
             "tokens_per_s_mean": round(r["tokens"] / r["seconds"], 1),
             "achieved_gflops": round(flops / 1e9, 1),
-            "padding": round(1 - r["tokens"] / r["padded"], 4), "labelled_fraction": round(r["labelled"] / r["tokens"], 3),
+            "padding": round(1 - r["tokens"] / r["padded"], 4),
+            "labelled_fraction": round(r["labelled"] / r["tokens"], 3),
             "peak_mem_mb": round(mem), "warmup_s": round(warmup_s, 1), "steps": args.steps}
 
 

@@ -148,7 +148,7 @@ class Attention(nn.Module):
         # (B, T, 3C) → (B, T, 3, nh, hs) → 三个 (B, T, nh, hs) 的视图（不复制）
         q, k, v = self.wqkv(x).view(B, T, 3, self.n_head, self.head_size).unbind(2)
         # 在转置之前的 (B, T, nh, hs) 排列上做 RoPE：q、k 的梯度于是按 wqkv 输出的顺序连续存放，
-        # 反向传播拼回 wqkv 的梯度时不必再做一次转置复制（CPU 上训练步因此快了约 10%）
+        # 反向传播拼回 wqkv 的梯度时不必再做一次转置复制
         cos, sin = cos.transpose(1, 2), sin.transpose(1, 2)  # (B, 1, T, hs/2) → (B, T, 1, hs/2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         # (B, T, nh, hs) → (B, nh, T, hs)：每个头独立地在 T 个词元之间做注意力
@@ -242,9 +242,10 @@ class DialogueModel(nn.Module):
     def _store_column_major(self) -> None:
         """每个矩阵在内存里按列优先 (column-major) 存放：形状 (out, in) 与数值都不变，只是元素的存储顺序换成 (in, out)。
 
-        为什么：逐词生成时每一步都是"向量 × 矩阵"，要把每个矩阵从内存读一遍。这台 AMD CPU 上，PyTorch 调用的
-        MKL 对行优先的 (out, in) 矩阵只读出约 8 GB/s，对列优先的约 13 GB/s，生成因此快 1.3 倍（tiny 的输出层快 2 倍）；
-        训练时的矩阵乘法速度不变（benchmarks/ 实测）。检查点保存前会 .contiguous()，文件里仍是普通的行优先张量。
+        为什么：逐词生成时每一步都是"向量 × 矩阵"，要把每个矩阵从内存读一遍。在我们测量的 AMD EPYC 上，PyTorch 调用的
+        MKL 对行优先的 (out, in) 矩阵只读出约 8 GB/s，对列优先的约 13 GB/s（tiny 的输出层快 2 倍）。
+        训练的矩阵乘法速度不变，只有融合的 AdamW 在非连续张量上慢一些（约占训练步的 1%）；
+        检查点保存前会 .contiguous()，文件里仍是普通的行优先张量（见 docs/performance.md）。
         """
         for p in self.parameters():
             if p.dim() == 2:
