@@ -18,7 +18,7 @@ import torch
 from studygpt.chat_format import render_prompt
 from studygpt.errors import StudyGPTError
 from studygpt.model import DialogueModel, KVCache
-from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer
+from studygpt.tokenizer import END, SPECIAL_TOKENS, UNK, Tokenizer
 
 
 # ===== 1. 采样设置 (sampling settings) =====
@@ -49,6 +49,11 @@ class Step:
     text: str
     prob: float
     top: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def visible(self) -> bool:
+        """这个词元要不要出现在回答里：特殊词元不出现，只有 <unk> 照原样显示（让人看见未知字）。"""
+        return self.text not in SPECIAL_TOKENS or self.text == UNK
 
 
 # ===== 2. 处理 logits =====
@@ -218,7 +223,7 @@ def stream_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str,
     budget = model.config.max_len - min(max_length, model.config.max_len // 2)  # 给回答留出位置
     prompt = fit_prompt(tokenizer, history or [], input_text, budget)
     for step in generate_tokens(model, prompt, max_length, cfg, tokenizer, seed):
-        if step.text not in SPECIAL_TOKENS or step.text == "<unk>":
+        if step.visible:
             yield step.text
 
 

@@ -26,7 +26,7 @@ from studygpt.chat_format import render_prompt
 from studygpt.generate import SamplingConfig, Step, fit_prompt, generate_tokens
 from studygpt.model import DialogueModel
 from studygpt.serve.schemas import ApiError
-from studygpt.tokenizer import END, SPECIAL_TOKENS, UNK, Tokenizer
+from studygpt.tokenizer import END, Tokenizer
 
 log = logging.getLogger("studygpt.serve")
 
@@ -93,11 +93,6 @@ class StopBuffer:
         if cut and self.pending and n_chars > 0:
             out.append(Piece(self.pending[0].text[:n_chars], self.pending[0].step))
         return out
-
-
-def visible(step: Step) -> bool:
-    """这一步产生的词元要不要出现在回答里：特殊词元不出现，只有 <unk> 照原样显示（与 stream_response 一致）。"""
-    return step.text not in SPECIAL_TOKENS or step.text == UNK
 
 
 class Generation:
@@ -225,7 +220,7 @@ class Engine:
                 if step.token_id == self.end_id:
                     reason = "stop"
                     break
-                if not visible(step):
+                if not step.visible:
                     continue
                 ready, hit = stops.push(Piece(step.text, step))
                 for piece in ready:
