@@ -200,13 +200,13 @@ TABLE_ROWS = [
 ]
 
 
-def _display_width(text: str) -> int:
+def display_width(text: str) -> int:
     """终端里的显示宽度：中文等全角字符占两格，这样表格在终端里也能对齐。"""
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def _pad(text: str, width: int, right: bool) -> str:
-    space = " " * (width - _display_width(text))
+def pad_to_width(text: str, width: int, right: bool) -> str:
+    space = " " * (width - display_width(text))
     return space + text if right else text + space
 
 
@@ -228,8 +228,8 @@ def format_table(results: dict[str, dict]) -> str:
             a, b = values
             row.append("—" if a is None or b is None else fmt.replace("{:", "{:+").format(b - a))
         rows.append(row)
-    widths = [max(_display_width(r[c]) for r in rows) for c in range(len(header))]
-    lines = ["| " + " | ".join(_pad(cell, w, right=c > 0) for c, (cell, w) in enumerate(zip(r, widths))) + " |"
+    widths = [max(display_width(r[c]) for r in rows) for c in range(len(header))]
+    lines = ["| " + " | ".join(pad_to_width(cell, w, right=c > 0) for c, (cell, w) in enumerate(zip(r, widths))) + " |"
              for r in rows]
     # 分隔行里的 ---: 让 Markdown 把数字列右对齐
     rule = "|" + "|".join("-" * (w + 1) + (":" if c else "-") for c, w in enumerate(widths)) + "|"

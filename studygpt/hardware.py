@@ -24,15 +24,20 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def cpu_flags() -> set[str]:
-    """Linux 上从 /proc/cpuinfo 读指令集标志；读不到（macOS/Windows）时返回空集合。"""
+def cpuinfo_field(name: str) -> str | None:
+    """Linux 上 /proc/cpuinfo 里第一个名为 name 的字段（如 "flags"、"model name"）；读不到（macOS/Windows）时为 None。"""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            if line.startswith(name):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """指令集标志 (CPU flags)；读不到时返回空集合。"""
+    return set((cpuinfo_field("flags") or "").split())
 
 
 def cpu_has_bf16_instructions() -> bool:
@@ -87,14 +92,7 @@ def choose_precision(device: torch.device, use_amp: bool = True) -> Precision:
 
 def describe_machine() -> str:
     """一行机器描述，写进报告：CPU 型号与能力、线程数、GPU。"""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpuinfo_field("model name") or "unknown CPU"
     kind = "AVX-512-BF16" if cpu_has_bf16_instructions() else torch.backends.cpu.get_cpu_capability()
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     return f"{cpu} ({kind}), {torch.get_num_threads()} 线程 (threads), torch {torch.__version__}{gpu}"

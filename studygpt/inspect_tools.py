@@ -20,7 +20,7 @@ import torch
 
 from studygpt.chat_format import IGNORE_INDEX, render_conversation, show_mask
 from studygpt.errors import StudyGPTError
-from studygpt.evaluate import _pad
+from studygpt.evaluate import pad_to_width
 from studygpt.generate import SamplingConfig, decode_one_token, fit_prompt, generate_tokens, prefill, process_logits
 from studygpt.model import DialogueModel, KVCache, ModelConfig
 from studygpt.plotting import setup_cjk_font
@@ -74,7 +74,7 @@ def _bar(p: float, width: int = 20) -> str:
 def _top_table(probs: torch.Tensor, tokenizer: Tokenizer, top: int) -> list[str]:
     """概率 (V,) → 前 top 名的几行：排名、词元、概率、长条。"""
     p, idx = probs.topk(min(top, probs.numel()))
-    return [f"  {rank:>3}  {_pad(show_token(tokenizer.id_to_token[i]), 7, right=False)} {q:7.2%}  {_bar(q)}".rstrip()
+    return [f"  {rank:>3}  {pad_to_width(show_token(tokenizer.id_to_token[i]), 7, right=False)} {q:7.2%}  {_bar(q)}".rstrip()
             for rank, (q, i) in enumerate(zip(p.tolist(), idx.tolist()), start=1)]
 
 
@@ -86,14 +86,14 @@ def settings_table(logits: torch.Tensor, previous: Sequence[int], tokenizer: Tok
     """
     columns = [process_logits(logits, cfg, previous).softmax(-1) for _, cfg in settings]
     rows = columns[1].topk(min(top, logits.numel())).indices.tolist()  # 按温度 1 的概率排行
-    head = _pad("词元", 10, right=False) + "".join(_pad(name, 10, right=True) for name, _ in settings)
+    head = pad_to_width("词元", 10, right=False) + "".join(pad_to_width(name, 10, right=True) for name, _ in settings)
     lines = [head]
     for i in rows:
-        cells = "".join(_pad(f"{float(c[i]):.1%}", 10, right=True) for c in columns)
-        lines.append(_pad(show_token(tokenizer.id_to_token[i]), 10, right=False) + cells)
-    rest = "".join(_pad(f"{max(1 - float(c[rows].sum()), 0.0):.1%}", 10, right=True) for c in columns)
-    kept = "".join(_pad(str(int((c > 0).sum())), 10, right=True) for c in columns)
-    return lines + [_pad("其余 rest", 10, right=False) + rest, _pad("可选 kept", 10, right=False) + kept]
+        cells = "".join(pad_to_width(f"{float(c[i]):.1%}", 10, right=True) for c in columns)
+        lines.append(pad_to_width(show_token(tokenizer.id_to_token[i]), 10, right=False) + cells)
+    rest = "".join(pad_to_width(f"{max(1 - float(c[rows].sum()), 0.0):.1%}", 10, right=True) for c in columns)
+    kept = "".join(pad_to_width(str(int((c > 0).sum())), 10, right=True) for c in columns)
+    return lines + [pad_to_width("其余 rest", 10, right=False) + rest, pad_to_width("可选 kept", 10, right=False) + kept]
 
 
 @torch.no_grad()
@@ -252,7 +252,7 @@ def inspect_params(config: ModelConfig, batch_size: int, seq_len: int, grad_accu
 
     def row(*cells: str) -> str:  # 终端里对齐的一行：名字左对齐，数字右对齐，公式在最后
         widths = (28, 14, 8, 18, 8)
-        aligned = "".join(_pad(c, w, right=i > 0) for i, (c, w) in enumerate(zip(cells, widths)))
+        aligned = "".join(pad_to_width(c, w, right=i > 0) for i, (c, w) in enumerate(zip(cells, widths)))
         return f"{aligned}  {cells[-1]}".rstrip()
 
     lines = [f"模型 (model): d_model C={config.d_model} n_head={config.n_head} n_layers L={config.n_layers} "
