@@ -49,6 +49,12 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-length", type=int, default=100, help="回答最多多少个词元")
     p.add_argument("--seed", type=int, default=None, help="固定随机种子，结果可复现")
     p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+    add_compile_arg(p)
+
+
+def add_compile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                   help="编译逐词解码 (torch.compile，见 fast_decode.py)：开始前要编译十几秒到一分钟，之后生成更快；需要 C++ 编译器")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="设置后 /v1/* 需要 `Authorization: Bearer KEY`，否则返回 401")
     p.add_argument("--max-tokens-cap", type=int, default=256, help="每个回答最多多少个词元（请求的 max_tokens 不能超过它）")
     p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+    add_compile_arg(p)
 
     p = sub.add_parser("inspect", help="看看里面：词元、下一个词元、注意力、参数与 FLOPs",
                        description="学习用的检查工具 (look inside)，每个也是 studygpt.inspect_tools 里的一个函数。")

@@ -38,23 +38,27 @@ def cmd_train(args, overrides: dict) -> int:
     return 0
 
 
-def load_for_inference(run: str, device: str | None):
+def load_for_inference(run: str, device: str | None, compile_decode: bool = False):
     from studygpt.checkpoint import load_model
     from studygpt.hardware import pick_device
     model, tokenizer, _ = load_model(run, pick_device(device))
+    if compile_decode:
+        from studygpt.fast_decode import compile_decoding
+        print("编译逐词解码 (compiling the decode step)：第一次要十几秒到一分钟……", file=sys.stderr)
+        compile_decoding(model)
     return model, tokenizer
 
 
 def cmd_chat(args, overrides: dict) -> int:
     from studygpt.chat import chat_loop
-    model, tokenizer = load_for_inference(args.run, args.device)
+    model, tokenizer = load_for_inference(args.run, args.device, args.compile)
     chat_loop(model, tokenizer, sampling_settings(args))
     return 0
 
 
 def cmd_generate(args, overrides: dict) -> int:
     from studygpt.generate import stream_response
-    model, tokenizer = load_for_inference(args.run, args.device)
+    model, tokenizer = load_for_inference(args.run, args.device, args.compile)
     for piece in stream_response(model, tokenizer, args.text, **sampling_settings(args)):
         print(piece, end="", flush=True)
     print()
@@ -130,7 +134,7 @@ def cmd_serve(args, overrides: dict) -> int:
     from studygpt.checkpoint import CHECKPOINT_NAMES
     from studygpt.serve import ServeSettings, run_server
     settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key)  # 先校验设置，再加载模型
-    model, tokenizer = load_for_inference(args.run, args.device)
+    model, tokenizer = load_for_inference(args.run, args.device, args.compile)
     run = Path(args.run).resolve()
     settings.model_id = run.parent.name if run.name in CHECKPOINT_NAMES else run.name  # runs/NAME/best → NAME
     run_server(model, tokenizer, settings, host=args.host, port=args.port)

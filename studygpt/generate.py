@@ -114,7 +114,10 @@ def prefill(model: DialogueModel, prompt_ids: list[int], cache: KVCache) -> torc
 
 @torch.inference_mode()
 def decode_one_token(model: DialogueModel, token_id: int, cache: KVCache) -> torch.Tensor:
-    """只算一个新词元（其余的 k/v 都在缓存里）；返回它的 logits (V,)。"""
+    """只算一个新词元（其余的 k/v 都在缓存里）；返回它的 logits (V,)。
+    模型开了编译解码（fast_decode.compile_decoding）时，走那里编译好的同一套计算。"""
+    if model.compiled_decoder is not None and model.compiled_decoder.handles(cache):
+        return model.compiled_decoder(token_id, cache)
     device = model.tok_embeddings.weight.device
     x = torch.tensor([[token_id]], dtype=torch.long, device=device)
     return model(x, cache=cache)[0, -1]

@@ -223,6 +223,7 @@ class DialogueModel(nn.Module):
             config = ModelConfig(vocab_size=vocab_size, d_model=d_model, n_head=n_head, n_layers=n_layers,
                                  max_len=max_len, dropout=dropout, **kwargs)
         self.config = config
+        self.compiled_decoder = None  # fast_decode.compile_decoding 设置：逐词解码改走编译好的一步
         self.tok_embeddings = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = RMSNorm(config.d_model, config.norm_eps)

@@ -66,6 +66,13 @@ def test_generate_is_reproducible_with_seed(trained_run):
     assert a.returncode == 0 and a.stdout == b.stdout
 
 
+def test_generate_with_compiled_decoding_gives_the_same_reply(trained_run):
+    args = ("generate", str(trained_run), "你好", "--seed", "3", "--temperature", "1.0", "--max-length", "20")
+    plain, compiled = run(*args), run(*args, "--compile")
+    assert compiled.returncode == 0, compiled.stderr
+    assert "编译逐词解码" in compiled.stderr and compiled.stdout == plain.stdout
+
+
 def test_resume_continues_from_last(trained_run, tmp_path):
     import shutil
     run_dir = tmp_path / "run"

@@ -1,0 +1,144 @@
+"""编译的逐词解码 (compiled decoding)：把"再生成一个词元"的整步编译成一个 C++/Triton 内核。
+
+为什么需要它：批大小 1 时，每生成一个词元都要把全部权重从内存读一遍（study 预设约 72 MB），
+所以速度的上限是内存带宽 (memory bandwidth)，不是算力。普通路径（generate.py 的 decode_one_token）
+每层要调十几个小算子，每个都有几微秒的调度开销，还要唤醒线程；向量×矩阵交给 BLAS，读权重也不够快。
+在我们的 2 核 AVX2 机器上，它只跑到"权重流上限"的约 40%；这里的编译路径快约 1.5 倍（docs/performance.md）。
+
+这里用 torch.compile（inductor 后端）把整步编成一个内核，做三件事：
+1. 原地用缓存：KVCache 本来就是 (B, nh, max_len, hs) 的固定大小张量，新词元的 k/v 直接写进第 pos 个位置
+   （写法 cache[:, :, pos] = k 让 inductor 原地写，不会把整个缓存复制一遍）。
+2. 向量×矩阵写成 (x * W).sum(-1)：inductor 为它生成一个按行、连续地流式读取权重的归约循环，
+   和 RMSNorm、残差、RoPE、SiLU、注意力放进同一个内核，不再一个个调 BLAS。因此权重要按行优先
+   (row-major) 存放，见 compile_decoding。
+3. 可变长度 (dynamic shape)：缓存里已有 n 个词元，注意力只读前 n 个位置。n 每步加一，
+   编译时把它当作符号 n 而不是具体的数，所以编译一次就能一直用到 max_len，不必每步重编。
+
+数学与 model.py 完全相同，tests/test_fast_decode.py 逐步比较两条路径的 logits。
+用法：compile_decoding(model) 之后，generate.py 的 decode_one_token 自动走这里；
+命令行里是 `studygpt chat --compile`。第一次编译要十几秒到一分钟（之后 inductor 有磁盘缓存）。
+
+形状记号：B 批大小 (batch) · T 序列长度 (time) · C 通道 (d_model) · nh 头数 · hs 每头维度 · V 词表大小
+"""
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+
+import torch
+import torch.nn.functional as F
+
+from studygpt.errors import StudyGPTError
+from studygpt.model import DialogueModel, KVCache, apply_rope
+
+
+def vector_matrix(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x (..., in) × weight (out, in)ᵀ → (..., out)，写成逐元素乘再求和。
+
+    直接运行会先造出一个 (out, in) 的临时张量，很浪费；编译后它变成一个不落地的归约循环：
+    每个输出读一整行权重，行优先存放时就是从头到尾连续地读内存，这正是带宽受限时最快的读法。
+    """
+    return (x.unsqueeze(-2) * weight).sum(-1)
+
+
+def decode_step(token, positions, embedding, final_norm, layers, cache_k, cache_v, rope_cos, rope_sin, *,
+                n_head: int, hidden: int, eps: float) -> torch.Tensor:
+    """一个新词元穿过整个模型：返回它的 logits (V,)，并把它的 k/v 写进缓存。
+
+    token: (1,) 整数张量；positions: (n,) = 0, 1, …, n-1，新词元能看到的位置，最后一个是它自己的位置 pos；
+    layers: 每层一组 (attention_norm, wqkv, wo, ffn_norm, w13, w2) 权重；
+    cache_k/cache_v: 每层一个 (1, nh, max_len, hs) 张量（就是 KVCache 的 k/v，原地写入）。
+    每一行都对应 model.py 里的一段：Block.forward、Attention.forward、MLP.forward。
+    """
+    C = embedding.shape[1]
+    n, hs = positions.shape[0], C // n_head
+    pos = positions[-1:]                                           # (1,)：新词元的位置
+    x = embedding[token]                                           # (1, C)
+    cos, sin = rope_cos[pos], rope_sin[pos]                        # (1, hs/2)，广播到每个头
+    for (attention_norm, wqkv, wo, ffn_norm, w13, w2), k_cache, v_cache in zip(layers, cache_k, cache_v):
+        # ----- 注意力 (attention)：x + Attn(Norm(x)) -----
+        h = F.rms_norm(x, (C,), attention_norm, eps)
+        q, k, v = vector_matrix(h, wqkv).view(3, n_head, hs).unbind(0)  # 各 (nh, hs)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        k_cache[:, :, pos] = k.view(1, n_head, 1, hs)              # 原地写入位置 pos（不复制整个缓存）
+        v_cache[:, :, pos] = v.view(1, n_head, 1, hs)
+        # 注意力也写成乘再求和（与 model.manual_attention 相同），inductor 把它和前后的运算放进同一个内核
+        # 只读已写入的前 n 个位置：n 每步加一，编译时当作可变长度 (dynamic shape)，所以不必掩码
+        scores = (k_cache[0, :, :n] * q.unsqueeze(1)).sum(-1) / math.sqrt(hs)  # (nh, n)
+        weights = scores.softmax(-1)
+        y = (weights.unsqueeze(-1) * v_cache[0, :, :n]).sum(1)                # (nh, hs)
+        x = x + vector_matrix(y.reshape(1, C), wo)                         # 各头拼回 (1, C)
+        # ----- 前馈 (SwiGLU)：x + MLP(Norm(x)) -----
+        h = F.rms_norm(x, (C,), ffn_norm, eps)
+        gate, up = vector_matrix(h, w13).split(hidden, dim=-1)     # 各 (1, hidden)
+        x = x + vector_matrix(F.silu(gate) * up, w2)
+    x = F.rms_norm(x, (C,), final_norm, eps)
+    return vector_matrix(x, embedding)[0]                          # 输出层与嵌入共享矩阵：(V,)
+
+
+class CompiledDecoder:
+    """编译好的 decode_step 加上调用它所需的准备：取出权重、位置张量、推进缓存长度。"""
+
+    def __init__(self, model: DialogueModel):
+        if shutil.which("g++") is None and shutil.which("c++") is None and model.rope_cos.device.type == "cpu":
+            raise StudyGPTError("--compile 需要 C++ 编译器 (g++)：请先安装，例如 `apt install g++`，或去掉 --compile。")
+        cfg = model.config
+        if cfg.max_len < 4:
+            raise StudyGPTError(f"编译的解码需要 max_len ≥ 4（现在是 {cfg.max_len}）。")
+        self.model = model
+        step = functools.partial(decode_step, n_head=cfg.n_head, hidden=cfg.ffn_hidden, eps=cfg.norm_eps)
+        self.positions = torch.arange(cfg.max_len, device=model.rope_cos.device)
+        self.step = torch.compile(step, fullgraph=True)  # fullgraph：整步必须编成一个图，做不到就报错
+
+    def weights(self) -> tuple:
+        """每次调用时现取：模型的权重若被替换（例如重新加载检查点），下一步就用新的。"""
+        m = self.model
+        layers = tuple((b.attention_norm.weight, b.attention.wqkv.weight, b.attention.wo.weight,
+                        b.ffn_norm.weight, b.feed_forward.w13.weight, b.feed_forward.w2.weight) for b in m.layers)
+        return m.tok_embeddings.weight, m.norm.weight, layers
+
+    def handles(self, cache: KVCache) -> bool:
+        """这一步能不能走编译路径：批大小 1，且新词元之后缓存还没满。
+
+        缓存恰好写满的最后一步 (n == max_len) 交给普通路径：那时"前 n 个位置"就是整个缓存，
+        编译器会把它当成另一种形状再编译一次（十几秒），只为一个词元不值得。
+        """
+        return cache.k[0].shape[0] == 1 and cache.length + 1 < self.model.config.max_len
+
+    @torch.inference_mode()
+    def __call__(self, token_id: int, cache: KVCache) -> torch.Tensor:
+        """与 generate.decode_one_token 相同：算一个新词元、写进缓存，返回 logits (V,)。"""
+        if not self.handles(cache):
+            raise StudyGPTError("编译的解码只处理批大小 1、缓存未满的情况；其余请用 generate.decode_one_token。")
+        device = self.model.rope_cos.device
+        token = torch.tensor([token_id], device=device)
+        positions = self.positions[:cache.length + 1]  # 0..pos：新词元能看到的位置
+        # 长度每步加一：编译成可变长度 n（2 ≤ n < max_len），不必每步重编
+        torch._dynamo.mark_dynamic(positions, 0, min=2, max=self.model.config.max_len - 1)
+        embedding, final_norm, layers = self.weights()
+        logits = self.step(token, positions, embedding, final_norm, layers, cache.k, cache.v,
+                           self.model.rope_cos, self.model.rope_sin)
+        cache.length += 1
+        return logits
+
+
+def compile_decoding(model: DialogueModel) -> DialogueModel:
+    """让这个模型之后的逐词解码走编译路径（原地修改并返回 model）。
+
+    权重改为行优先存放（形状与数值不变，只是内存里的顺序）：编译出的归约循环按行连续读权重最快。
+    普通路径对行优先权重也照样正确，只是逐词生成慢一些；训练不受影响。
+    """
+    for p in model.parameters():
+        p.data = p.data.contiguous()
+    decoder = CompiledDecoder(model)
+    # 先用一个空白缓存走一步，让编译现在就发生（torch.compile 是懒的，否则第一句回答要等很久），出错也现在报
+    cache = KVCache(model.config, 1, model.rope_cos.device, model.tok_embeddings.weight.dtype)
+    cache.length = 1
+    try:
+        decoder(0, cache)
+    except Exception as e:  # 编译器缺失、版本不兼容……：给一句能照着做的话，而不是几百行编译日志
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise StudyGPTError(f"编译逐词解码失败 ({type(e).__name__}: {reason})；去掉 --compile 就用普通路径。") from e
+    model.compiled_decoder = decoder
+    return model

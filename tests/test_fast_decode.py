@@ -1,0 +1,58 @@
+"""编译的逐词解码 (fast_decode.py) 必须与普通路径算出同样的东西，且整段生成只编译一次。
+
+编译一次要十几秒，所以这里所有测试共用同一种模型结构：dynamo 的缓存按形状复用编好的内核。
+"""
+import torch
+from torch._dynamo.utils import counters
+
+from studygpt.fast_decode import compile_decoding, vector_matrix
+from studygpt.generate import (SamplingConfig, decode_one_token, generate_tokens, greedy_batch, prefill)
+from studygpt.model import KVCache
+from tests.conftest import tiny_model
+
+MAX_LEN = 24
+
+
+def twin_models(vocab_size: int):
+    """同一组权重的两个模型：一个走普通路径，一个编译解码。"""
+    plain = tiny_model(vocab_size, max_len=MAX_LEN).eval()
+    fast = tiny_model(vocab_size, max_len=MAX_LEN).eval()
+    return plain, compile_decoding(fast)
+
+
+def test_vector_matrix_is_a_linear_layer():
+    x, w = torch.randn(1, 7), torch.randn(5, 7)
+    torch.testing.assert_close(vector_matrix(x, w), torch.nn.functional.linear(x, w))
+
+
+def test_compiled_step_matches_plain_path_up_to_max_len(tokenizer):
+    plain, fast = twin_models(tokenizer.vocab_size)
+    assert all(p.is_contiguous() for p in fast.parameters())  # 编译路径要行优先的权重
+    for a, b in zip(plain.parameters(), fast.parameters()):
+        assert torch.equal(a, b)  # 换存储顺序不改数值
+    caches = [KVCache(m.config, 1, "cpu", torch.float32) for m in (plain, fast)]
+    prompt = [1, 5, 9, 4]
+    torch.testing.assert_close(prefill(fast, prompt, caches[1]), prefill(plain, prompt, caches[0]))
+    graphs_before = counters["stats"]["unique_graphs"]
+    for i in range(MAX_LEN - len(prompt)):  # 一直写到缓存满：最后一步交给普通路径
+        token = 7 + i % 11
+        expected, got = decode_one_token(plain, token, caches[0]), decode_one_token(fast, token, caches[1])
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert caches[1].length == MAX_LEN
+    torch.testing.assert_close(caches[1].k[0], caches[0].k[0])
+    assert counters["stats"]["unique_graphs"] == graphs_before  # 预热时编好，之后一步都没重编
+
+
+def test_seeded_generation_is_identical(tokenizer):
+    plain, fast = twin_models(tokenizer.vocab_size)
+    cfg = SamplingConfig(temperature=1.0, top_k=20, repetition_penalty=1.1)
+    prompt = [1, 8, 3]
+    ids = [[s.token_id for s in generate_tokens(m, prompt, 15, cfg, tokenizer, seed=3)] for m in (plain, fast)]
+    assert ids[0] == ids[1] and len(ids[0]) > 0
+
+
+def test_batches_fall_back_to_the_plain_path(tokenizer):
+    plain, fast = twin_models(tokenizer.vocab_size)
+    questions = ["你好", "你是谁？", "今天天气怎么样？"]
+    assert greedy_batch(fast, tokenizer, questions, max_length=8) == greedy_batch(plain, tokenizer, questions,
+                                                                                  max_length=8)
