@@ -89,7 +89,10 @@ class CompiledDecoder:
         self.model = model
         step = functools.partial(decode_step, n_head=cfg.n_head, hidden=cfg.ffn_hidden, eps=cfg.norm_eps)
         self.positions = torch.arange(cfg.max_len, device=model.rope_cos.device)
-        self.step = torch.compile(step, fullgraph=True)  # fullgraph：整步必须编成一个图，做不到就报错
+        # fullgraph：整步必须编成一个图，做不到就报错。另外两项省掉每步调用时的 Python 开销（约 1 ms，占一步的 15%）：
+        # size_asserts=False 不再逐个核对输入的形状与步长（dynamo 的守卫 (guards) 已经查过）；
+        # cpp_wrapper=True 用 C++ 而不是 Python 来分配中间张量、调用内核
+        self.step = torch.compile(step, fullgraph=True, options={"size_asserts": False, "cpp_wrapper": True})
 
     def weights(self) -> tuple:
         """每次调用时现取：模型的权重若被替换（例如重新加载检查点），下一步就用新的。"""
