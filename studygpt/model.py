@@ -247,6 +247,7 @@ class DialogueModel(nn.Module):
         MKL 对行优先的 (out, in) 矩阵只读出约 8 GB/s，对列优先的约 13 GB/s（tiny 的输出层快 2 倍）。
         训练的矩阵乘法速度不变，只有融合的 AdamW 在非连续张量上慢一些（约占训练步的 1%）；
         检查点保存前会 .contiguous()，文件里仍是普通的行优先张量（见 docs/performance.md）。
+        编译的逐词解码 (fast_decode.compile_decoding) 要的正好相反，它会把权重换回行优先。
         """
         for p in self.parameters():
             if p.dim() == 2:
