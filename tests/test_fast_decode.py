@@ -2,9 +2,11 @@
 
 编译一次要十几秒，所以这里所有测试共用同一种模型结构：dynamo 的缓存按形状复用编好的内核。
 """
+import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from studygpt.errors import StudyGPTError
 from studygpt.fast_decode import compile_decoding, vector_matrix
 from studygpt.generate import (SamplingConfig, decode_one_token, generate_tokens, greedy_batch, prefill)
 from studygpt.model import KVCache
@@ -56,3 +58,9 @@ def test_batches_fall_back_to_the_plain_path(tokenizer):
     questions = ["你好", "你是谁？", "今天天气怎么样？"]
     assert greedy_batch(fast, tokenizer, questions, max_length=8) == greedy_batch(plain, tokenizer, questions,
                                                                                   max_length=8)
+
+
+def test_missing_compiler_is_a_clear_error(tokenizer, monkeypatch):
+    monkeypatch.setattr("studygpt.fast_decode.shutil.which", lambda name: None)
+    with pytest.raises(StudyGPTError, match="g\\+\\+"):
+        compile_decoding(tiny_model(tokenizer.vocab_size, max_len=MAX_LEN))
