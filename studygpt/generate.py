@@ -62,10 +62,8 @@ def apply_repetition_penalty(logits: torch.Tensor, previous: Sequence[int], pena
     if penalty == 1.0 or not previous:
         return logits
     idx = torch.tensor(list(set(previous)), device=logits.device)
-    seen = logits[idx]
-    logits = logits.clone()
-    logits[idx] = torch.where(seen > 0, seen / penalty, seen * penalty)
-    return logits
+    seen = logits.gather(0, idx)  # gather/scatter 比 logits[idx] 这种高级索引调度开销小（逐词生成每步都要做）
+    return logits.scatter(0, idx, torch.where(seen > 0, seen / penalty, seen * penalty))  # scatter 返回新张量
 
 
 def process_logits(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence[int]) -> torch.Tensor:
