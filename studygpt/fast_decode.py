@@ -3,14 +3,14 @@
 为什么需要它：批大小 1 时，每生成一个词元都要把全部权重从内存读一遍（study 预设约 72 MB），
 所以速度的上限是内存带宽 (memory bandwidth)，不是算力。普通路径（generate.py 的 decode_one_token）
 每层要调十几个小算子，每个都有几微秒的调度开销，还要唤醒线程；向量×矩阵交给 BLAS，读权重也不够快。
-在我们的 2 核 AVX2 机器上，它只跑到"权重流上限"的约 40%；这里的编译路径快约 1.5 倍（docs/performance.md）。
+在我们的 2 核 AVX2 机器上，它只跑到"权重流上限"的约三分之一；这里的编译路径快约 1.7 倍（docs/performance.md）。
 
-这里用 torch.compile（inductor 后端）把整步编成一个内核，做三件事：
+这里用 torch.compile（inductor 后端）把整步编成一个内核，做这几件事：
 1. 原地用缓存：KVCache 本来就是 (B, nh, max_len, hs) 的固定大小张量，新词元的 k/v 直接写进第 pos 个位置
    （写法 cache[:, :, pos] = k 让 inductor 原地写，不会把整个缓存复制一遍）。
 2. 向量×矩阵写成 (x * W).sum(-1)：inductor 为它生成一个按行、连续地流式读取权重的归约循环，
    和 RMSNorm、残差、RoPE、SiLU、注意力放进同一个内核，不再一个个调 BLAS。因此权重要按行优先
-   (row-major) 存放，见 compile_decoding。
+   (row-major) 存放，见 compile_decoding。每个矩阵再按行切成 4 块，让每个线程同时读 4 段内存（见 vector_matrix）。
 3. 可变长度 (dynamic shape)：缓存里已有 n 个词元，注意力只读前 n 个位置。n 每步加一，
    编译时把它当作符号 n 而不是具体的数，所以编译一次就能一直用到 max_len，不必每步重编。
 
