@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.autograd import DeviceType
@@ -82,7 +83,7 @@ def make_trainer(tokenizer, batches, preset: dict, device: str, amp: bool, compi
     model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **preset["model"]))
     config = {**preset["train"], "batch_size": batches.batch_size, "use_amp": amp, "compile": compile_,
               "max_steps": 10_000}
-    out = tempfile.mkdtemp(prefix="studygpt-bench-")  # 训练器需要一个输出目录；这里不会写入
+    out = Path(tempfile.gettempdir()) / "studygpt-bench-unused"  # 训练器要一个输出目录；只有 train() 才会建它、写它，这里不调用
     return TransformerTrainer(model, batches, device, config, tokenizer=tokenizer, out_dir=out, progress=False,
                               log=lambda text: None)
 
