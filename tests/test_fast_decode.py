@@ -53,8 +53,10 @@ def test_seeded_generation_is_identical(tokenizer):
     assert ids[0] == ids[1] and len(ids[0]) > 0
 
 
-def test_batches_fall_back_to_the_plain_path(tokenizer):
+def test_batches_and_an_empty_cache_fall_back_to_the_plain_path(tokenizer):
     plain, fast = twin_models(tokenizer.vocab_size)
+    caches = [KVCache(m.config, 1, "cpu", torch.float32) for m in (plain, fast)]  # 没有 prefill 就直接解码
+    torch.testing.assert_close(decode_one_token(fast, 3, caches[1]), decode_one_token(plain, 3, caches[0]))
     questions = ["你好", "你是谁？", "今天天气怎么样？"]
     assert greedy_batch(fast, tokenizer, questions, max_length=8) == greedy_batch(plain, tokenizer, questions,
                                                                                   max_length=8)
