@@ -189,7 +189,7 @@ def main() -> None:
                                 "ms_full_recompute": t_full, "kv_speedup": t_full / t_cache})
             # 编译的逐词解码 (compiled)
             t0 = time.perf_counter()
-            compile_decoding(model)
+            compile_decoding(model, SAMPLING)
             common["compile_s"] = time.perf_counter() - t0
             for n_threads in threads:
                 record("compiled", True, n_threads,

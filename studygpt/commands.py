@@ -38,27 +38,37 @@ def cmd_train(args, overrides: dict) -> int:
     return 0
 
 
-def load_for_inference(run: str, device: str | None, compile_decode: bool = False):
+def load_for_inference(run: str, device: str | None, compile_for=None):
+    """加载检查点。compile_for 是一个 SamplingConfig 时，按这套采样设置先编译好逐词解码（--compile）。"""
     from studygpt.checkpoint import load_model
     from studygpt.hardware import pick_device
     model, tokenizer, _ = load_model(run, pick_device(device))
-    if compile_decode:
+    if compile_for is not None:
         from studygpt.fast_decode import compile_decoding
         print("编译逐词解码 (compiling the decode step)：第一次要十几秒到一分钟……", file=sys.stderr)
-        compile_decoding(model)
+        compile_decoding(model, compile_for)
     return model, tokenizer
+
+
+def compile_settings(args):
+    """--compile 时返回命令行给的采样设置（编译要按它来），否则 None。"""
+    from studygpt.generate import SamplingConfig
+    if not args.compile:
+        return None
+    return SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                          repetition_penalty=args.repetition_penalty)
 
 
 def cmd_chat(args, overrides: dict) -> int:
     from studygpt.chat import chat_loop
-    model, tokenizer = load_for_inference(args.run, args.device, args.compile)
+    model, tokenizer = load_for_inference(args.run, args.device, compile_settings(args))
     chat_loop(model, tokenizer, sampling_settings(args))
     return 0
 
 
 def cmd_generate(args, overrides: dict) -> int:
     from studygpt.generate import stream_response
-    model, tokenizer = load_for_inference(args.run, args.device, args.compile)
+    model, tokenizer = load_for_inference(args.run, args.device, compile_settings(args))
     for piece in stream_response(model, tokenizer, args.text, **sampling_settings(args)):
         print(piece, end="", flush=True)
     print()
@@ -132,9 +142,10 @@ def cmd_eval(args, overrides: dict) -> int:
 
 def cmd_serve(args, overrides: dict) -> int:
     from studygpt.checkpoint import CHECKPOINT_NAMES
+    from studygpt.generate import SamplingConfig
     from studygpt.serve import ServeSettings, run_server
     settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key)  # 先校验设置，再加载模型
-    model, tokenizer = load_for_inference(args.run, args.device, args.compile)
+    model, tokenizer = load_for_inference(args.run, args.device, SamplingConfig() if args.compile else None)
     run = Path(args.run).resolve()
     settings.model_id = run.parent.name if run.name in CHECKPOINT_NAMES else run.name  # runs/NAME/best → NAME
     run_server(model, tokenizer, settings, host=args.host, port=args.port)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from studygpt.errors import StudyGPTError
+from studygpt.generate import SamplingConfig, filter_logits, inverse_cdf
 from studygpt.model import DialogueModel, KVCache, apply_rope
 
 
@@ -80,8 +81,27 @@ def decode_step(token, positions, embedding, final_norm, layers, cache_k, cache_
     return vector_matrix(x, embedding)[0]                          # 输出层与嵌入共享矩阵：(V,)
 
 
+def decode_and_sample(token, positions, embedding, final_norm, layers, cache_k, cache_v, rope_cos, rope_sin,
+                      seen, u, penalty: float, temperature: float, top_k: int | None, top_p: float | None, *,
+                      n_head: int, hidden: int, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """decode_step 之后接着选出下一个词元，与 generate.choose 同样的数学，但都在同一个内核里。
+
+    seen: (V,) 布尔张量，本次回答里出现过的词元（重复惩罚用）；u: (1,) 均匀随机数（贪心时不用）。
+    返回 (下一个词元 (1,), 真正用来抽样的分布 probs (V,))。
+    为什么要并进来：解码刚把几十 MB 权重流过缓存，之后再一个个调抽样的小算子，每个都是"冷"的，
+    二十来个加起来约 0.7 ms，比一个词元时间的一成还多。
+    """
+    logits = decode_step(token, positions, embedding, final_norm, layers, cache_k, cache_v, rope_cos, rope_sin,
+                         n_head=n_head, hidden=hidden, eps=eps).float()
+    # 重复惩罚（与 generate.apply_repetition_penalty 相同），用掩码代替编号列表：形状固定，不必每步重编
+    logits = torch.where(seen, torch.where(logits > 0, logits / penalty, logits * penalty), logits)
+    final = filter_logits(logits, temperature, top_k, top_p)
+    token = final.argmax(-1, keepdim=True) if temperature == 0 else inverse_cdf(final, u)
+    return token, final.softmax(-1)
+
+
 class CompiledDecoder:
-    """编译好的 decode_step 加上调用它所需的准备：取出权重、位置张量、推进缓存长度。"""
+    """编译好的 decode_step / decode_and_sample，加上调用它们所需的准备：权重、位置张量、推进缓存长度。"""
 
     def __init__(self, model: DialogueModel):
         if shutil.which("g++") is None and shutil.which("c++") is None:  # CPU 内核与 C++ 包装都要编译
@@ -90,13 +110,17 @@ class CompiledDecoder:
         if cfg.max_len < 4:
             raise StudyGPTError(f"编译的解码需要 max_len ≥ 4（现在是 {cfg.max_len}）。")
         self.model = model
-        step = functools.partial(decode_step, n_head=cfg.n_head, hidden=cfg.ffn_hidden, eps=cfg.norm_eps)
         self.positions = torch.arange(cfg.max_len, device=model.rope_cos.device)
         self.params = self.weights()
+        shape = dict(n_head=cfg.n_head, hidden=cfg.ffn_hidden, eps=cfg.norm_eps)
         # fullgraph：整步必须编成一个图，做不到就报错。另外两项省掉每步调用时的 Python 开销（study 上合计约 0.5–1 ms）：
         # size_asserts=False 不再逐个核对输入的形状与步长（dynamo 的守卫 (guards) 已经查过）；
-        # cpp_wrapper=True 用 C++ 而不是 Python 来分配中间张量、调用内核
-        self.step = torch.compile(step, fullgraph=True, options={"size_asserts": False, "cpp_wrapper": True})
+        # cpp_wrapper=True 用 C++ 而不是 Python 来分配中间张量、调用内核。
+        # 采样设置里的小数（温度、惩罚、top_p）编译成输入，改它们不会重编；贪心与否、有没有 top-k/top-p 换了才重编。
+        options = {"size_asserts": False, "cpp_wrapper": True}
+        self.step = torch.compile(functools.partial(decode_step, **shape), fullgraph=True, options=options)
+        self.step_and_sample = torch.compile(functools.partial(decode_and_sample, **shape), fullgraph=True,
+                                             options=options)
 
     def weights(self) -> tuple:
         """按 decode_step 要的顺序排好的权重。存的是 nn.Parameter 对象本身：load_state_dict 与 p.data = … 都原地改它们，
@@ -114,26 +138,46 @@ class CompiledDecoder:
         """
         return cache.k[0].shape[0] == 1 and 1 <= cache.length and cache.length + 1 < self.model.config.max_len
 
-    @torch.inference_mode()
-    def __call__(self, token_id: int, cache: KVCache) -> torch.Tensor:
-        """与 generate.decode_one_token 相同：算一个新词元、写进缓存，返回 logits (V,)。"""
+    def inputs(self, token_id: int, cache: KVCache) -> tuple:
+        """两个编译函数共同的前几个参数：新词元、它能看到的位置、权重、缓存、RoPE 表。"""
         if not self.handles(cache):
             raise StudyGPTError("编译的解码只处理批大小 1、缓存非空且未满的情况；其余请用 generate.decode_one_token。")
-        device = self.model.rope_cos.device
-        token = torch.tensor([token_id], device=device)
+        token = torch.tensor([token_id], device=self.positions.device)
         positions = self.positions[:cache.length + 1]  # 0..pos：新词元能看到的位置
         # 长度每步加一：编译成可变长度 n（2 ≤ n < max_len），不必每步重编
         torch._dynamo.mark_dynamic(positions, 0, min=2, max=self.model.config.max_len - 1)
         embedding, final_norm, layers = self.params
-        logits = self.step(token, positions, embedding, final_norm, layers, cache.k, cache.v,
-                           self.model.rope_cos, self.model.rope_sin)
+        return (token, positions, embedding, final_norm, layers, cache.k, cache.v,
+                self.model.rope_cos, self.model.rope_sin)
+
+    @torch.inference_mode()
+    def __call__(self, token_id: int, cache: KVCache) -> torch.Tensor:
+        """与 generate.decode_one_token 相同：算一个新词元、写进缓存，返回 logits (V,)。"""
+        logits = self.step(*self.inputs(token_id, cache))
         cache.length += 1
         return logits
 
+    @torch.inference_mode()
+    def decode_and_choose(self, token_id: int, cache: KVCache, cfg: SamplingConfig, previous,
+                          generator: torch.Generator | None) -> tuple[int, torch.Tensor]:
+        """与 generate.decode_and_choose 相同：返回 (下一个词元, probs (V,))；随机数的用法也相同（贪心时不抽）。"""
+        inputs = self.inputs(token_id, cache)
+        device = self.positions.device
+        seen = torch.zeros(self.model.config.vocab_size, dtype=torch.bool, device=device)
+        if previous:
+            seen[torch.tensor(previous, device=device)] = True
+        u = torch.rand(1, generator=generator, device=device) if cfg.temperature != 0 else torch.zeros(1, device=device)
+        token, probs = self.step_and_sample(*inputs, seen, u, cfg.repetition_penalty, cfg.temperature, cfg.top_k,
+                                            cfg.top_p)
+        cache.length += 1
+        return int(token), probs
 
-def compile_decoding(model: DialogueModel) -> DialogueModel:
+
+def compile_decoding(model: DialogueModel, sampling: SamplingConfig | None = None) -> DialogueModel:
     """让这个模型之后的逐词解码走编译路径（原地修改并返回 model）。
 
+    sampling：将要用的采样设置，先按它编译好（默认 SamplingConfig()）；之后换成不同"形状"的设置
+    （贪心 ↔ 抽样、加上或去掉 top-k/top-p）会在第一次用到时再编译一次。
     权重改为行优先存放（形状与数值不变，只是内存里的顺序）：编译出的归约循环按行连续读权重最快。
     普通路径对行优先权重也照样正确，只是逐词生成慢一些；训练不受影响。
     """
@@ -144,7 +188,7 @@ def compile_decoding(model: DialogueModel) -> DialogueModel:
     cache = KVCache(model.config, 1, model.rope_cos.device, model.tok_embeddings.weight.dtype)
     cache.length = 1
     try:
-        decoder(0, cache)
+        decoder.decode_and_choose(0, cache, sampling or SamplingConfig(), [0], None)
     except Exception as e:  # 编译器缺失、版本不兼容……：给一句能照着做的话，而不是几百行编译日志
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
         raise StudyGPTError(f"编译逐词解码失败 ({type(e).__name__}: {reason})；去掉 --compile 就用普通路径。") from e

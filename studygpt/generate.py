@@ -66,37 +66,55 @@ def apply_repetition_penalty(logits: torch.Tensor, previous: Sequence[int], pena
     return logits.scatter(0, idx, torch.where(seen > 0, seen / penalty, seen * penalty))  # scatter 返回新张量
 
 
-def process_logits(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence[int]) -> torch.Tensor:
-    """一行 logits (V,) → 真正用来抽样的 logits：重复惩罚 → 温度 → top-k → top-p。被排除的位置为 -inf。"""
-    logits = apply_repetition_penalty(logits.float(), previous, cfg.repetition_penalty)
-    if cfg.temperature == 0:
+def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """惩罚之后的三步：温度 → top-k → top-p。被排除的位置为 -inf；温度为 0（贪心）时原样返回。"""
+    if temperature == 0:
         return logits
-    logits = logits / cfg.temperature  # 温度 < 1 让分布更尖（更保守），> 1 更平（更随机）
-    if cfg.top_k is not None and cfg.top_k < logits.numel():
-        kth = torch.topk(logits, cfg.top_k).values[-1]
+    logits = logits / temperature  # 温度 < 1 让分布更尖（更保守），> 1 更平（更随机）
+    if top_k is not None and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))  # 只留概率最高的 k 个
-    if cfg.top_p is not None and cfg.top_p < 1.0:
+    if top_p is not None and top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True)
         probs = sorted_logits.softmax(-1)
         # 从最可能的开始累加概率：前面的累计已经 ≥ top_p 的词元就不要了（至少保留第一个）
-        drop = (probs.cumsum(-1) - probs) >= cfg.top_p
+        drop = (probs.cumsum(-1) - probs) >= top_p
         logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
     return logits
 
 
-def sample(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> int:
-    """从处理过的 logits 里选一个词元：温度为 0 时取最大值，否则按概率抽样。
+def process_logits(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence[int]) -> torch.Tensor:
+    """一行 logits (V,) → 真正用来抽样的 logits：重复惩罚 → 温度 → top-k → top-p。被排除的位置为 -inf。"""
+    logits = apply_repetition_penalty(logits.float(), previous, cfg.repetition_penalty)
+    return filter_logits(logits, cfg.temperature, cfg.top_k, cfg.top_p)
 
-    抽样用逆变换法 (inverse transform sampling)：把概率依次累加成从 0 升到 1 的台阶 (CDF)，
-    抽一个 [0, 1) 里的均匀随机数 u，u 落在哪一级台阶上就选哪个词元——概率越大，台阶越宽，越容易被抽中；
-    被排除的词元（-inf）概率为 0，台阶宽度为 0，永远抽不到。torch.multinomial 结果的分布相同，
-    但它给词表里每个词元各抽一个随机数，CPU 上每步要多花约 0.4 ms（benchmarks/generate_speed.py）。
+
+def inverse_cdf(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """逆变换抽样 (inverse transform sampling)：u 是 [0, 1) 里的均匀随机数 (1,)，返回抽中的编号 (1,)。
+
+    把概率依次累加成从 0 升到 1 的台阶 (CDF)，u 落在哪一级台阶上就选哪个词元——概率越大，台阶越宽，越容易被抽中；
+    被排除的词元（-inf）概率为 0，台阶宽度为 0，永远抽不到。
+    """
+    cdf = logits.softmax(-1).cumsum(-1)
+    return torch.searchsorted(cdf, u * cdf[-1], right=True).clamp_(max=logits.numel() - 1)  # cdf[-1] 不一定正好是 1
+
+
+def sample(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> int:
+    """从处理过的 logits 里选一个词元：温度为 0 时取最大值，否则按概率抽样（inverse_cdf）。
+
+    torch.multinomial 结果的分布相同，但它给词表里每个词元各抽一个随机数，CPU 上每步要多花约 0.4 ms
+    （benchmarks/generate_speed.py）；逆变换法只抽一个。
     """
     if cfg.temperature == 0:
         return int(torch.argmax(logits))
-    cdf = logits.softmax(-1).cumsum(-1)
-    u = torch.rand(1, generator=generator, device=logits.device) * cdf[-1]  # cdf[-1] 因浮点误差不一定正好是 1
-    return int(torch.searchsorted(cdf, u, right=True).clamp_(max=logits.numel() - 1))
+    return int(inverse_cdf(logits, torch.rand(1, generator=generator, device=logits.device)))
+
+
+def choose(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence[int],
+           generator: torch.Generator | None) -> tuple[int, torch.Tensor]:
+    """logits (V,) → (抽中的词元, 真正用来抽样的分布 probs (V,))。贪心时 probs 是惩罚后、温度 1 的分布。"""
+    final = process_logits(logits, cfg, previous)
+    return sample(final, cfg, generator), final.softmax(-1)
 
 
 # ===== 3. 前向：prefill 与逐词解码 =====
@@ -119,6 +137,14 @@ def decode_one_token(model: DialogueModel, token_id: int, cache: KVCache) -> tor
     device = model.tok_embeddings.weight.device
     x = torch.tensor([[token_id]], dtype=torch.long, device=device)
     return model(x, cache=cache)[0, -1]
+
+
+def decode_and_choose(model: DialogueModel, token_id: int, cache: KVCache, cfg: SamplingConfig,
+                      previous: Sequence[int], generator: torch.Generator | None) -> tuple[int, torch.Tensor]:
+    """算一个新词元并选出下一个：decode_one_token → choose。编译路径把两步放进同一个内核（fast_decode.py）。"""
+    if model.compiled_decoder is not None and model.compiled_decoder.handles(cache):
+        return model.compiled_decoder.decode_and_choose(token_id, cache, cfg, previous, generator)
+    return choose(decode_one_token(model, token_id, cache), cfg, previous, generator)
 
 
 def fit_prompt(tokenizer: Tokenizer, history: Sequence[str], user_text: str, budget: int) -> list[int]:
@@ -154,12 +180,9 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
     try:
         cache = KVCache(model.config, 1, device, model.tok_embeddings.weight.dtype)
         end_id = tokenizer.token_id(END)
-        logits = prefill(model, prompt_ids, cache)
         reply: list[int] = []
+        token, probs = choose(prefill(model, prompt_ids, cache), cfg, reply, generator)
         for i in range(max_new_tokens):
-            final = process_logits(logits, cfg, reply)
-            token = sample(final, cfg, generator)
-            probs = final.softmax(-1)  # 真正用来抽样的分布（贪心时是惩罚后、温度 1 的分布）
             top = []
             if top_n:
                 p, idx = probs.topk(top_n)
@@ -169,7 +192,7 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
                 break
             reply.append(token)
             if i + 1 < max_new_tokens:
-                logits = decode_one_token(model, token, cache)
+                token, probs = decode_and_choose(model, token, cache, cfg, reply, generator)
     finally:
         model.train(was_training)
 
