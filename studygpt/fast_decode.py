@@ -3,7 +3,7 @@
 为什么需要它：批大小 1 时，每生成一个词元都要把全部权重从内存读一遍（study 预设约 72 MB），
 所以速度的上限是内存带宽 (memory bandwidth)，不是算力。普通路径（generate.py 的 decode_one_token）
 每层要调十几个小算子，每个都有几微秒的调度开销，还要唤醒线程；向量×矩阵交给 BLAS，读权重也不够快。
-在我们的 2 核 AVX2 机器上，它只跑到"权重流上限"的约三分之一；这里的编译路径快约 1.7 倍（docs/performance.md）。
+在我们的 2 核 AVX2 机器上，它只跑到"权重流上限"的三到四成；这里的编译路径快约 1.7 倍（docs/performance.md）。
 
 这里用 torch.compile（inductor 后端）把整步编成一个内核，做这几件事：
 1. 原地用缓存：KVCache 本来就是 (B, nh, max_len, hs) 的固定大小张量，新词元的 k/v 直接写进第 pos 个位置
@@ -13,9 +13,11 @@
    (row-major) 存放，见 compile_decoding。每个矩阵再按行切成 4 块，让每个线程同时读 4 段内存（见 vector_matrix）。
 3. 可变长度 (dynamic shape)：缓存里已有 n 个词元，注意力只读前 n 个位置。n 每步加一，
    编译时把它当作符号 n 而不是具体的数，所以编译一次就能一直用到 max_len，不必每步重编。
+4. 抽样也放进同一个内核（decode_and_sample）：解码之后接着做重复惩罚、温度、top-k/top-p 与逆变换抽样，
+   省掉之后二十来个"冷"的小算子调用。
 
-数学与 model.py 完全相同，tests/test_fast_decode.py 逐步比较两条路径的 logits。
-用法：compile_decoding(model) 之后，generate.py 的 decode_one_token 自动走这里；
+数学与 model.py、generate.py 完全相同，tests/test_fast_decode.py 逐步比较两条路径的 logits 与抽出的词元。
+用法：compile_decoding(model) 之后，generate.py 的 decode_and_choose（生成循环）与 decode_one_token 自动走这里；
 命令行里是 `studygpt chat --compile`。第一次编译要十几秒到一分钟（之后 inductor 有磁盘缓存）。
 
 形状记号：B 批大小 (batch) · T 序列长度 (time) · C 通道 (d_model) · nh 头数 · hs 每头维度 · V 词表大小

@@ -2,8 +2,9 @@
 
 流程拆成几个小函数，每个都能单独读懂、单独测试：
     render_prompt（chat_format.py）→ prefill（一次算完提示，填好 KV 缓存）
-    → 循环 { process_logits（重复惩罚、温度、top-k、top-p）→ sample（抽一个词元）→ decode_one_token }
+    → 循环 { choose = process_logits（重复惩罚、温度、top-k、top-p）+ sample（抽一个词元）→ decode_one_token }
     → 遇到 <|end|> 或达到 max_length 停止。
+循环里"解码一个词元再选下一个"是 decode_and_choose：开了 --compile 时（fast_decode.py），这两步在同一个编译好的内核里做。
 
 `stream_response` 边生成边产出文字片段（聊天界面、服务端流式输出用）；
 `generate_response` 是原项目的接口，返回整段回答。
