@@ -84,22 +84,26 @@ def decode_step(token, positions, embedding, final_norm, layers, cache_k, cache_
 
 
 def decode_and_sample(token, positions, embedding, final_norm, layers, cache_k, cache_v, rope_cos, rope_sin,
-                      seen, u, penalty: float, temperature: float, top_k: int | None, top_p: float | None, *,
+                      seen, u, knobs, greedy: bool, top_k: int | None, use_top_p: bool, *,
                       n_head: int, hidden: int, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """decode_step 之后接着选出下一个词元，与 generate.choose 同样的数学，但都在同一个内核里。
 
-    seen: (V,) 布尔张量，本次回答里出现过的词元（重复惩罚用）；u: (1,) 均匀随机数（贪心时不用）。
+    seen: (V,) 布尔张量，本次回答里出现过的词元（重复惩罚用）；u: (1,) 均匀随机数（贪心时不用）；
+    knobs: (3,) 张量 = (重复惩罚, 温度, top_p)。数值放在张量里，编译器就不会把它们当常数写死：改了不必重编。
+    greedy、top_k 与 use_top_p 决定图的"形状"（做不做哪一步），换了才重编（top_k 第二次换值后变成可变的）。
     返回 (下一个词元 (1,), 真正用来抽样的分布 probs (V,))。
     为什么要并进来：解码刚把几十 MB 权重流过缓存，之后再一个个调抽样的小算子，每个都是"冷"的，
     二十来个加起来约 0.7 ms，比一个词元时间的一成还多。
     """
     logits = decode_step(token, positions, embedding, final_norm, layers, cache_k, cache_v, rope_cos, rope_sin,
                          n_head=n_head, hidden=hidden, eps=eps).float()
+    penalty, temperature, top_p = knobs.unbind()
     # 重复惩罚（与 generate.apply_repetition_penalty 相同），用掩码代替编号列表：形状固定，不必每步重编
     logits = torch.where(seen, torch.where(logits > 0, logits / penalty, logits * penalty), logits)
-    final = filter_logits(logits, temperature, top_k, top_p)
-    token = final.argmax(-1, keepdim=True) if temperature == 0 else inverse_cdf(final, u)
-    return token, final.softmax(-1)
+    if greedy:
+        return logits.argmax(-1, keepdim=True), logits.softmax(-1)
+    final = filter_logits(logits, temperature, top_k, top_p if use_top_p else None)
+    return inverse_cdf(final, u), final.softmax(-1)
 
 
 class CompiledDecoder:
@@ -168,9 +172,11 @@ class CompiledDecoder:
         seen = torch.zeros(self.model.config.vocab_size, dtype=torch.bool, device=device)
         if previous:
             seen[torch.tensor(previous, device=device)] = True
-        u = torch.rand(1, generator=generator, device=device) if cfg.temperature != 0 else torch.zeros(1, device=device)
-        token, probs = self.step_and_sample(*inputs, seen, u, cfg.repetition_penalty, cfg.temperature, cfg.top_k,
-                                            cfg.top_p)
+        greedy = cfg.temperature == 0
+        u = torch.zeros(1, device=device) if greedy else torch.rand(1, generator=generator, device=device)
+        top_k, top_p = cfg.active_filters(self.model.config.vocab_size)
+        knobs = torch.tensor([cfg.repetition_penalty, cfg.temperature, top_p or 1.0], device=device)
+        token, probs = self.step_and_sample(*inputs, seen, u, knobs, greedy, top_k, top_p is not None)
         cache.length += 1
         return int(token), probs
 

@@ -43,6 +43,13 @@ class SamplingConfig:
             raise StudyGPTError(f"repetition_penalty={self.repetition_penalty} 无效：请用 > 0 的数（1 表示不惩罚）。")
 
 
+    def active_filters(self, vocab_size: int) -> tuple[int | None, float | None]:
+        """真正起作用的 (top_k, top_p)：top_k ≥ 词表大小、top_p = 1 都等于不截断，记为 None。"""
+        top_k = self.top_k if self.top_k is not None and self.top_k < vocab_size else None
+        top_p = self.top_p if self.top_p is not None and self.top_p < 1.0 else None
+        return top_k, top_p
+
+
 @dataclass
 class Step:
     """生成的一步：选中的词元，以及（需要时）概率最高的几个候选，给"看看里面"(look inside) 用。"""
@@ -68,14 +75,15 @@ def apply_repetition_penalty(logits: torch.Tensor, previous: Sequence[int], pena
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    """惩罚之后的三步：温度 → top-k → top-p。被排除的位置为 -inf；温度为 0（贪心）时原样返回。"""
-    if temperature == 0:
-        return logits
+    """惩罚之后的三步（温度 > 0 时）：温度 → top-k → top-p。top_k/top_p 为 None 时跳过那一步；被排除的位置为 -inf。
+
+    这里只拿这几个数做运算、不拿它们做比较：编译的解码（fast_decode.py）于是把它们当作输入，改了也不必重编。
+    """
     logits = logits / temperature  # 温度 < 1 让分布更尖（更保守），> 1 更平（更随机）
-    if top_k is not None and top_k < logits.numel():
+    if top_k is not None:
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))  # 只留概率最高的 k 个
-    if top_p is not None and top_p < 1.0:
+    if top_p is not None:
         sorted_logits, order = torch.sort(logits, descending=True)
         probs = sorted_logits.softmax(-1)
         # 从最可能的开始累加概率：前面的累计已经 ≥ top_p 的词元就不要了（至少保留第一个）
@@ -85,9 +93,12 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, t
 
 
 def process_logits(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence[int]) -> torch.Tensor:
-    """一行 logits (V,) → 真正用来抽样的 logits：重复惩罚 → 温度 → top-k → top-p。被排除的位置为 -inf。"""
+    """一行 logits (V,) → 真正用来抽样的 logits：重复惩罚 → 温度 → top-k → top-p。被排除的位置为 -inf。
+    温度为 0（贪心）时只做重复惩罚。"""
     logits = apply_repetition_penalty(logits.float(), previous, cfg.repetition_penalty)
-    return filter_logits(logits, cfg.temperature, cfg.top_k, cfg.top_p)
+    if cfg.temperature == 0:
+        return logits
+    return filter_logits(logits, cfg.temperature, *cfg.active_filters(logits.numel()))
 
 
 def inverse_cdf(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
