@@ -3,7 +3,7 @@
 为什么需要它：批大小 1 时，每生成一个词元都要把全部权重从内存读一遍（study 预设约 72 MB），
 所以速度的上限是内存带宽 (memory bandwidth)，不是算力。普通路径（generate.py 的 decode_one_token）
 每层要调十几个小算子，每个都有几微秒的调度开销，还要唤醒线程；向量×矩阵交给 BLAS，读权重也不够快。
-在我们的 2 核 AVX2 机器上，它只跑到"权重流上限"的三到四成；这里的编译路径快约 1.7 倍（docs/performance.md）。
+在我们的 2 核 AVX2 机器上，它只跑到"权重流上限"的三到四成；这里的编译路径快约 2 倍（docs/performance.md）。
 
 这里用 torch.compile（inductor 后端）把整步编成一个内核，做这几件事：
 1. 原地用缓存：KVCache 本来就是 (B, nh, max_len, hs) 的固定大小张量，新词元的 k/v 直接写进第 pos 个位置
