@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from studygpt.errors import StudyGPTError
-from studygpt.generate import SamplingConfig, filter_logits, inverse_cdf
+from studygpt.generate import SamplingConfig, filter_logits, inverse_cdf, penalize
 from studygpt.model import DialogueModel, KVCache, apply_rope
 
 
@@ -98,8 +98,8 @@ def decode_and_sample(token, positions, embedding, final_norm, layers, cache_k, 
     logits = decode_step(token, positions, embedding, final_norm, layers, cache_k, cache_v, rope_cos, rope_sin,
                          n_head=n_head, hidden=hidden, eps=eps).float()
     penalty, temperature, top_p = knobs.unbind()
-    # 重复惩罚（与 generate.apply_repetition_penalty 相同），用掩码代替编号列表：形状固定，不必每步重编
-    logits = torch.where(seen, torch.where(logits > 0, logits / penalty, logits * penalty), logits)
+    # 重复惩罚（与 generate.apply_repetition_penalty 同一条规则），用掩码代替编号列表：形状固定，不必每步重编
+    logits = torch.where(seen, penalize(logits, penalty), logits)
     if greedy:
         return logits.argmax(-1, keepdim=True), logits.softmax(-1)
     final = filter_logits(logits, temperature, top_k, top_p if use_top_p else None)

@@ -42,7 +42,6 @@ class SamplingConfig:
         if self.repetition_penalty <= 0:
             raise StudyGPTError(f"repetition_penalty={self.repetition_penalty} 无效：请用 > 0 的数（1 表示不惩罚）。")
 
-
     def active_filters(self, vocab_size: int) -> tuple[int | None, float | None]:
         """真正起作用的 (top_k, top_p)：top_k ≥ 词表大小、top_p = 1 都等于不截断，记为 None。"""
         top_k = self.top_k if self.top_k is not None and self.top_k < vocab_size else None
@@ -65,13 +64,18 @@ class Step:
 
 
 # ===== 2. 处理 logits =====
+def penalize(logits: torch.Tensor, penalty) -> torch.Tensor:
+    """CTRL 式重复惩罚的规则：正的 logit 除以 penalty，负的乘以 penalty（两者都让它变小）。"""
+    return torch.where(logits > 0, logits / penalty, logits * penalty)
+
+
 def apply_repetition_penalty(logits: torch.Tensor, previous: Sequence[int], penalty: float) -> torch.Tensor:
-    """CTRL 式重复惩罚：出现过的词元，正的 logit 除以 penalty，负的乘以 penalty（两者都让它变小）。"""
+    """对本次回答里出现过的词元施加 penalize；没出现过的不变。"""
     if penalty == 1.0 or not previous:
         return logits
     idx = torch.tensor(list(set(previous)), device=logits.device)
     seen = logits.gather(0, idx)  # gather/scatter 比 logits[idx] 这种高级索引调度开销小（逐词生成每步都要做）
-    return logits.scatter(0, idx, torch.where(seen > 0, seen / penalty, seen * penalty))  # scatter 返回新张量
+    return logits.scatter(0, idx, penalize(seen, penalty))  # scatter 返回新张量
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -130,6 +134,12 @@ def choose(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence[int],
 
 
 # ===== 3. 前向：prefill 与逐词解码 =====
+def compiled_decoder_for(model: DialogueModel, cache: KVCache):
+    """模型开了编译解码、且这一步它能做（批大小 1、缓存非空未满）时，返回那个编译的解码器；否则 None。"""
+    compiled = model.compiled_decoder
+    return compiled if compiled is not None and compiled.handles(cache) else None
+
+
 # torch.inference_mode 比 no_grad 更省：生成时的张量连版本计数 (version counter) 都不记
 @torch.inference_mode()
 def prefill(model: DialogueModel, prompt_ids: list[int], cache: KVCache) -> torch.Tensor:
@@ -144,8 +154,8 @@ def prefill(model: DialogueModel, prompt_ids: list[int], cache: KVCache) -> torc
 def decode_one_token(model: DialogueModel, token_id: int, cache: KVCache) -> torch.Tensor:
     """只算一个新词元（其余的 k/v 都在缓存里）；返回它的 logits (V,)。
     模型开了编译解码（fast_decode.compile_decoding）时，走那里编译好的同一套计算。"""
-    if model.compiled_decoder is not None and model.compiled_decoder.handles(cache):
-        return model.compiled_decoder(token_id, cache)
+    if (compiled := compiled_decoder_for(model, cache)) is not None:
+        return compiled(token_id, cache)
     device = model.tok_embeddings.weight.device
     x = torch.tensor([[token_id]], dtype=torch.long, device=device)
     return model(x, cache=cache)[0, -1]
@@ -154,8 +164,8 @@ def decode_one_token(model: DialogueModel, token_id: int, cache: KVCache) -> tor
 def decode_and_choose(model: DialogueModel, token_id: int, cache: KVCache, cfg: SamplingConfig,
                       previous: Sequence[int], generator: torch.Generator | None) -> tuple[int, torch.Tensor]:
     """算一个新词元并选出下一个：decode_one_token → choose。编译路径把两步放进同一个内核（fast_decode.py）。"""
-    if model.compiled_decoder is not None and model.compiled_decoder.handles(cache):
-        return model.compiled_decoder.decode_and_choose(token_id, cache, cfg, previous, generator)
+    if (compiled := compiled_decoder_for(model, cache)) is not None:
+        return compiled.decode_and_choose(token_id, cache, cfg, previous, generator)
     return choose(decode_one_token(model, token_id, cache), cfg, previous, generator)
 
 

@@ -13,13 +13,14 @@ from studygpt.model import KVCache
 from tests.conftest import tiny_model
 
 MAX_LEN = 24
+WARM_UP = SamplingConfig(temperature=1.0, top_k=20, repetition_penalty=1.3)  # 各测试预热时都编这一种"形状"
 
 
 def twin_models(vocab_size: int):
     """同一组权重的两个模型：一个走普通路径，一个编译解码。"""
     plain = tiny_model(vocab_size, max_len=MAX_LEN).eval()
     fast = tiny_model(vocab_size, max_len=MAX_LEN).eval()
-    return plain, compile_decoding(fast)
+    return plain, compile_decoding(fast, WARM_UP)
 
 
 def test_vector_matrix_is_a_linear_layer():
@@ -47,14 +48,12 @@ def test_compiled_step_matches_plain_path_up_to_max_len(tokenizer):
 
 
 @pytest.mark.parametrize("cfg", [
-    SamplingConfig(temperature=1.0, top_k=20, repetition_penalty=1.3),  # 与 compile_decoding 预热时同一种"形状"
+    WARM_UP,                                                             # 与 compile_decoding 预热时同一种"形状"
     SamplingConfig(temperature=0.0, repetition_penalty=1.5),             # 贪心
     SamplingConfig(temperature=0.8, top_p=0.9),                          # top-p，没有惩罚
 ])
 def test_decode_and_sample_in_one_kernel_matches_the_plain_path(tokenizer, cfg):
-    plain = tiny_model(tokenizer.vocab_size, max_len=MAX_LEN).eval()
-    fast = compile_decoding(tiny_model(tokenizer.vocab_size, max_len=MAX_LEN).eval(), SamplingConfig(
-        temperature=1.0, top_k=20, repetition_penalty=1.3))
+    plain, fast = twin_models(tokenizer.vocab_size)
     prompt = [1, 8, 3]
     runs = [list(generate_tokens(m, prompt, MAX_LEN, cfg, tokenizer, seed=3, top_n=3)) for m in (plain, fast)]
     assert [s.token_id for s in runs[0]] == [s.token_id for s in runs[1]] and len(runs[0]) > 1
@@ -63,10 +62,8 @@ def test_decode_and_sample_in_one_kernel_matches_the_plain_path(tokenizer, cfg):
 
 
 def test_new_sampling_numbers_do_not_recompile(tokenizer):
-    fast = compile_decoding(tiny_model(tokenizer.vocab_size, max_len=MAX_LEN).eval(), SamplingConfig(
-        temperature=1.0, top_k=20, repetition_penalty=1.3))
-    list(generate_tokens(fast, [1, 8, 3], 10, SamplingConfig(temperature=1.0, top_k=20, repetition_penalty=1.3),
-                         tokenizer, seed=0))
+    _, fast = twin_models(tokenizer.vocab_size)
+    list(generate_tokens(fast, [1, 8, 3], 10, WARM_UP, tokenizer, seed=0))
     graphs = counters["stats"]["unique_graphs"]
     for t, penalty in [(0.5, 1.0), (1.7, 2.0)]:  # 温度与惩罚是编译进去的输入，不是常数
         list(generate_tokens(fast, [1, 8, 3], 10, SamplingConfig(temperature=t, top_k=20, repetition_penalty=penalty),
