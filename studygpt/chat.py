@@ -8,7 +8,7 @@ import sys
 from typing import TextIO
 
 from studygpt.errors import StudyGPTError
-from studygpt.generate import SamplingConfig, stream_response
+from studygpt.generate import GenerationSettings, stream_response
 from studygpt.model import DialogueModel
 from studygpt.tokenizer import Tokenizer
 
@@ -23,19 +23,16 @@ SETTABLE = {"temperature": float, "top_k": int, "top_p": float, "repetition_pena
             "max_length": int, "seed": int}
 
 
-def apply_setting(settings: dict, name: str, value: str) -> None:
-    """`/set name value`：检查名字与取值，不合理就报错，设置保持不变。"""
+def apply_setting(settings: GenerationSettings, name: str, value: str) -> GenerationSettings:
+    """`/set name value`：检查名字与取值，返回新的设置；不合理就报错，原来的设置不变。"""
     if name not in SETTABLE:
         raise StudyGPTError(f"不能设置 {name!r}；可以设置：{', '.join(SETTABLE)}。")
-    new = dict(settings)
-    new[name] = None if value.lower() == "none" else SETTABLE[name](value)
-    SamplingConfig(new["temperature"], new["top_k"], new["top_p"], new["repetition_penalty"])  # 校验
-    settings.update(new)
+    return settings.updated(**{name: None if value.lower() == "none" else SETTABLE[name](value)})
 
 
-def chat_loop(model: DialogueModel, tokenizer: Tokenizer, settings: dict,
+def chat_loop(model: DialogueModel, tokenizer: Tokenizer, settings: GenerationSettings,
               stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
-    """读一行、答一行，直到 exit/quit/bye 或输入结束。settings 是采样设置（会被 /set 修改）。"""
+    """读一行、答一行，直到 exit/quit/bye 或输入结束。settings 是生成设置（/set 会换成新的）。"""
     interactive = stdin.isatty()
     history: list[str] = []
     print("学习GPT 聊天 (StudyGPT chat)：输入 /help 看命令，exit 退出。", file=stdout)
@@ -57,10 +54,10 @@ def chat_loop(model: DialogueModel, tokenizer: Tokenizer, settings: dict,
                     history.clear()
                     print("（已清空对话历史）", file=stdout)
                 elif parts[0] == "/set" and len(parts) == 3:
-                    apply_setting(settings, parts[1], parts[2])
-                    print(f"（{parts[1]} = {settings[parts[1]]}）", file=stdout)
+                    settings = apply_setting(settings, parts[1], parts[2])
+                    print(f"（{parts[1]} = {settings.as_options()[parts[1]]}）", file=stdout)
                 elif parts[0] == "/show":
-                    print(settings, file=stdout)
+                    print(settings.as_options(), file=stdout)
                 else:
                     print(HELP, file=stdout)
             except (StudyGPTError, ValueError) as err:
@@ -70,7 +67,7 @@ def chat_loop(model: DialogueModel, tokenizer: Tokenizer, settings: dict,
             print(f"您: {text}", file=stdout)
         print("AI: ", end="", file=stdout, flush=True)
         pieces = []
-        for piece in stream_response(model, tokenizer, text, history=history, **settings):
+        for piece in stream_response(model, tokenizer, text, settings=settings, history=history):
             pieces.append(piece)
             print(piece, end="", file=stdout, flush=True)
         print(file=stdout)

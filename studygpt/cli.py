@@ -4,9 +4,9 @@
     studygpt train --resume runs/NAME
     studygpt chat runs/NAME            交互式多轮聊天（也能从管道读输入）
     studygpt generate runs/NAME "你好"  生成一条回答
-    studygpt tokenize "你好" "你好！"   看词元、编号和哪些词元被学习（--show-mask）
-    studygpt info [runs/NAME | --preset NAME]   参数按组件的分布
-    studygpt inspect tokens|next|attention|params …   看看里面：词元与掩码、下一个词元的概率、注意力图、FLOPs
+    studygpt inspect tokens|next|attention|params …   看看里面：词元与掩码、下一个词元的概率、注意力图、参数与 FLOPs
+    studygpt tokenize "你好" "你好！"   = inspect tokens（别名）
+    studygpt info [runs/NAME | --preset NAME]   = inspect params（别名）
     studygpt eval runs/A [runs/B] --data FILE   成绩单：loss、bpc、回答的多样性与重复；两个时并排比较
     studygpt serve runs/NAME [--port 8000]      OpenAI 兼容的 API + 网页聊天界面 http://127.0.0.1:8000/
 
@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import sys
 
+from studygpt import commands
 from studygpt.errors import StudyGPTError
+from studygpt.evaluate import EVAL_SEEDS, EVAL_SETTINGS
+from studygpt.generate import GenerationSettings
+from studygpt.model import ModelConfig
+from studygpt.optim import TrainConfig
 
 
 def parse_overrides(extra: list[str]) -> dict:
@@ -41,14 +47,25 @@ def parse_overrides(extra: list[str]) -> dict:
     return out
 
 
-def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--temperature", type=float, default=0.7, help="温度，0 为贪心 (greedy)")
-    p.add_argument("--top-k", type=int, default=None, help="只在概率最高的 k 个里抽样")
-    p.add_argument("--top-p", type=float, default=None, help="只在累计概率达到 p 的最小集合里抽样")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 时减少重复")
-    p.add_argument("--max-length", type=int, default=100, help="回答最多多少个词元")
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择（有 GPU 就用）")
+
+
+def add_sampling_args(p: argparse.ArgumentParser, defaults: GenerationSettings) -> None:
+    """采样与回答长度的参数，chat / generate / eval 共用；默认值取自 defaults（eval 的默认与聊天不同）。"""
+    s = defaults.sampling
+    p.add_argument("--temperature", type=float, default=s.temperature, help="温度，0 为贪心 (greedy)；默认 %(default)s")
+    p.add_argument("--top-k", type=int, default=s.top_k, help="只在概率最高的 k 个里抽样；默认 %(default)s")
+    p.add_argument("--top-p", type=float, default=s.top_p, help="只在累计概率达到 p 的最小集合里抽样；默认 %(default)s")
+    p.add_argument("--repetition-penalty", type=float, default=s.repetition_penalty, help="> 1 时减少重复；默认 %(default)s")
+    p.add_argument("--max-length", type=int, default=defaults.max_length, help="回答最多多少个词元；默认 %(default)s")
+
+
+def add_chat_args(p: argparse.ArgumentParser) -> None:
+    """chat 与 generate：采样参数 + 种子 + 设备 + 编译。"""
+    add_sampling_args(p, GenerationSettings())
     p.add_argument("--seed", type=int, default=None, help="固定随机种子，结果可复现")
-    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+    add_device_arg(p)
     add_compile_arg(p)
 
 
@@ -57,48 +74,87 @@ def add_compile_arg(p: argparse.ArgumentParser) -> None:
                    help="编译逐词解码 (torch.compile，见 fast_decode.py)：开始前要编译十几秒到一分钟，之后生成更快；需要 C++ 编译器")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="studygpt", description="学习GPT (StudyGPT)：从零训练并使用一个中文对话模型。")
-    sub = parser.add_subparsers(dest="command", required=True)
+def settings_table() -> str:
+    """`studygpt train --help` 末尾的设置表：ModelConfig 与 TrainConfig 的每个字段和默认值，直接从 dataclass 生成，
+    所以配置里新加的字段自动出现在这里。"""
+    from studygpt.presets import DEFAULT_MAX_VOCAB_SIZE
 
-    p = sub.add_parser("train", help="训练模型 (train)", description="训练一个对话模型。额外的 `--key value` 覆盖预设里的"
-                       "模型或训练设置，例如 --lr 1e-3 --n_layers 6 --max_steps 500 --max_minutes 10。")
-    p.add_argument("--data", nargs="+", help="训练语料：.conv / .jsonl / .tsv，可以多个")
-    p.add_argument("--val", default=None, help="验证语料；不给时从训练语料留出 2%%")
-    p.add_argument("--out", default=None, help="输出目录，如 runs/mymodel")
-    p.add_argument("--preset", default="tiny", help="tiny | small | study（原项目的 512/8/4/256 结构）")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
-    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
+    def default(f: dataclasses.Field):
+        return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
-    p = sub.add_parser("chat", help="交互式聊天 (chat)", description="多轮聊天。命令：/reset 清空历史，/help 帮助，"
-                       "/set temperature 0.9 修改采样设置；exit / quit / bye 退出。也可以从管道读入。")
-    p.add_argument("run", help="训练输出目录或检查点文件夹")
-    add_sampling_args(p)
+    lines = ["全部设置 (all settings)：都可以写成 `--key value` 覆盖。这里是配置类的默认值；--preset 先改其中几项（见 presets.py）。"]
+    for title, cls, skip in (("模型设置 (ModelConfig)", ModelConfig, {"vocab_size"}), ("训练设置 (TrainConfig)", TrainConfig, set())):
+        lines.append(f"{title}:")
+        lines += [f"  --{f.name:<22} 默认 {default(f)}" for f in dataclasses.fields(cls) if f.name not in skip]
+    lines += ["词表 (vocabulary):", f"  --{'max_vocab_size':<22} 默认 {DEFAULT_MAX_VOCAB_SIZE}（vocab_size 由数据与它决定，不能直接设）"]
+    return "\n".join(lines)
 
-    p = sub.add_parser("generate", help="对一句话生成回答", description="对一句用户输入生成一条回答。")
-    p.add_argument("run", help="训练输出目录或检查点文件夹")
-    p.add_argument("text", help="用户输入")
-    add_sampling_args(p)
 
-    p = sub.add_parser("tokenize", help="看分词与损失掩码", description="把文字变成词元与编号；给多段文字时当作对话"
-                       "（用户、助手交替），并标出哪些词元会被学习。")
+def add_command(sub, name: str, handler: str | None = None, **kwargs) -> argparse.ArgumentParser:
+    """加一个子命令；handler 是 commands.py 里 cmd_<handler> 的名字（默认与命令同名），别名与原命令共用同一个。"""
+    p = sub.add_parser(name, **kwargs)
+    p.set_defaults(handler=handler or name)
+    return p
+
+
+def add_tokens_command(sub, name: str, help: str) -> None:
+    """`inspect tokens` 与它的别名 `tokenize`。"""
+    p = add_command(sub, name, "tokens", help=help, description="把文字变成词元与编号；给多段文字时当作对话"
+                    "（用户、助手交替），并标出哪些词元会被学习。")
     p.add_argument("texts", nargs="+", help="一段文字，或依次的对话轮次")
     p.add_argument("--vocab", default=None, help="vocab.txt 或训练目录；不给时用这些文字现建一个词表")
     p.add_argument("--show-mask", action=argparse.BooleanOptionalAction, default=True, help="标出被学习的词元")
 
-    p = sub.add_parser("quickstart", help="快速上手：几分钟训练出一个能聊天的模型",
-                       description="读内置语料 → 建词表 → 建模型 → 训练（默认 3 分钟）→ 报告 → 聊天。")
+
+def add_params_command(sub, name: str, help: str) -> None:
+    """`inspect params` 与它的别名 `info`。"""
+    p = add_command(sub, name, "params", help=help, description="参数量与一个训练步（batch_size × seq_len × "
+                    "grad_accum_steps 个词元）的浮点运算量，按组件列出，附公式。")
+    p.add_argument("run", nargs="?", default=None, help="训练目录或检查点；不给时按 --preset")
+    p.add_argument("--preset", default="study")
+    p.add_argument("--vocab-size", type=int, default=10000, help="按预设时的词表大小")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studygpt", description="学习GPT (StudyGPT)：从零训练并使用一个中文对话模型。")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = add_command(sub, "train", help="训练模型 (train)", epilog=settings_table(),
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    description="训练一个对话模型。额外的 `--key value` 覆盖预设里的模型或训练设置，"
+                    "例如 --lr 1e-3 --n_layers 6 --max_steps 500 --max_minutes 10；全部设置列在最后。")
+    p.add_argument("--data", nargs="+", help="训练语料：.conv / .jsonl / .tsv，可以多个")
+    p.add_argument("--val", default=None, help="验证语料；不给时从训练语料留出 2%%")
+    p.add_argument("--out", default=None, help="输出目录，如 runs/mymodel")
+    p.add_argument("--preset", default="tiny", help="tiny | small | study（512/8/4/256 的结构）")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
+    add_device_arg(p)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
+
+    p = add_command(sub, "chat", help="交互式聊天 (chat)", description="多轮聊天。命令：/reset 清空历史，/help 帮助，"
+                    "/set temperature 0.9 修改采样设置；exit / quit / bye 退出。也可以从管道读入。")
+    p.add_argument("run", help="训练输出目录或检查点文件夹")
+    add_chat_args(p)
+
+    p = add_command(sub, "generate", help="对一句话生成回答", description="对一句用户输入生成一条回答。")
+    p.add_argument("run", help="训练输出目录或检查点文件夹")
+    p.add_argument("text", help="用户输入")
+    add_chat_args(p)
+
+    add_tokens_command(sub, "tokenize", help="看分词与损失掩码（同 `inspect tokens`）")
+
+    p = add_command(sub, "quickstart", help="快速上手：几分钟训练出一个能聊天的模型",
+                    description="读内置语料 → 建词表 → 建模型 → 训练（默认 3 分钟）→ 报告 → 聊天。")
     p.add_argument("--minutes", type=float, default=3.0, help="训练时间预算（分钟），默认 3")
     p.add_argument("--preset", default="tiny", help="tiny（默认，CPU 友好）| small | study")
     p.add_argument("--out", default="runs/quickstart", help="输出目录")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=None, help="最多训练多少步（用于快速试跑）")
-    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择（有 GPU 就用）")
+    add_device_arg(p)
     p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True, help="训练完在终端里开始聊天")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
 
-    p = sub.add_parser("data", help="下载真实语料 (download corpora)", description="语料工具。")
+    p = add_command(sub, "data", help="下载真实语料 (download corpora)", description="语料工具。")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     d = data_sub.add_parser("download", help="下载并解压语料，如 xiaohuangji",
                             description="下载（可断点续传）、校验并解压一个公开语料，然后打印训练命令。")
@@ -107,62 +163,49 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--url", default=None, help="覆盖下载网址（如镜像）")
     d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
 
-    p = sub.add_parser("eval", help="成绩单：loss、bpc、回答的多样性与重复",
-                       description="在数据上算 loss / 困惑度 / 每字符比特数 (bpc) / <unk> 比例，再对 30 个固定提示"
-                       "用固定种子生成回答，算回答长度、distinct-1/2、重复率、自己停下的比例。给两个 RUN 时并排比较。")
+    p = add_command(sub, "eval", help="成绩单：loss、bpc、回答的多样性与重复",
+                    description="在数据上算 loss / 困惑度 / 每字符比特数 (bpc) / <unk> 比例，再对 30 个固定提示"
+                    "用固定种子生成回答，算回答长度、distinct-1/2、重复率、自己停下的比例。给两个 RUN 时并排比较。")
     p.add_argument("runs", nargs="+", metavar="RUN", help="训练目录或检查点文件夹；给两个时多一列差值 Δ")
     p.add_argument("--data", required=True, help="评估语料：.conv / .jsonl / .tsv")
     p.add_argument("--out", default=None, help="结果 JSON；默认每个 RUN 写自己的 RUN/eval.json，"
                    "给了 --out 则只写这一个文件（多个 RUN 时为 {\"runs\": {RUN: 结果}}）")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="生成用的随机种子，默认 0 1 2")
-    p.add_argument("--max-length", type=int, default=64, help="每条回答最多多少个词元")
-    p.add_argument("--temperature", type=float, default=0.7, help="温度，0 为贪心 (greedy)")
-    p.add_argument("--top-k", type=int, default=50, help="只在概率最高的 k 个里抽样")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(EVAL_SEEDS), help="生成用的随机种子，默认 0 1 2")
+    add_sampling_args(p, EVAL_SETTINGS)
     p.add_argument("--batch-size", type=int, default=8, help="算 loss 时每批几行")
-    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+    add_device_arg(p)
 
-    p = sub.add_parser("serve", help="API 与网页聊天界面 (serve)",
-                       description="启动一个服务器：OpenAI 兼容的 API（/v1/chat/completions、/v1/models）和网页聊天界面 (/)。"
-                       "默认只监听本机 127.0.0.1。")
+    p = add_command(sub, "serve", help="API 与网页聊天界面 (serve)",
+                    description="启动一个服务器：OpenAI 兼容的 API（/v1/chat/completions、/v1/models）和网页聊天界面 (/)。"
+                    "默认只监听本机 127.0.0.1。")
     p.add_argument("run", help="训练输出目录或检查点文件夹")
     p.add_argument("--host", default="127.0.0.1", help="监听地址；0.0.0.0 让同一网络的其他机器也能连（请同时设 --api-key）")
     p.add_argument("--port", type=int, default=8000, help="端口")
     p.add_argument("--api-key", default=None, help="设置后 /v1/* 需要 `Authorization: Bearer KEY`，否则返回 401")
     p.add_argument("--max-tokens-cap", type=int, default=256, help="每个回答最多多少个词元（请求的 max_tokens 不能超过它）")
-    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择")
+    add_device_arg(p)
     add_compile_arg(p)
 
     p = sub.add_parser("inspect", help="看看里面：词元、下一个词元、注意力、参数与 FLOPs",
                        description="学习用的检查工具 (look inside)，每个也是 studygpt.inspect_tools 里的一个函数。")
     inspect_sub = p.add_subparsers(dest="inspect_command", required=True)
-    i = inspect_sub.add_parser("tokens", help="词元、编号、<unk>，对话时标出被学习的词元",
-                               description="同 `studygpt tokenize`：一段文字看词元；多段文字当作对话（用户、助手交替）。")
-    i.add_argument("texts", nargs="+", help="一段文字，或依次的对话轮次")
-    i.add_argument("--vocab", default=None, help="vocab.txt 或训练目录；不给时用这些文字现建一个词表")
-    i = inspect_sub.add_parser("next", help="下一个词元的前 k 名概率，及采样设置怎样改变它",
-                               description="逐步贪心写几个词元，每步列出概率最高的候选；最后一步的分布在"
-                               "温度 0.5/1/1.5、top_k=5、top_p=0.9、重复惩罚 1.3 下各是什么样。")
+    add_tokens_command(inspect_sub, "tokens", help="词元、编号、<unk>，对话时标出被学习的词元（别名 `studygpt tokenize`）")
+    i = add_command(inspect_sub, "next", help="下一个词元的前 k 名概率，及采样设置怎样改变它",
+                    description="逐步贪心写几个词元，每步列出概率最高的候选；最后一步的分布在"
+                    "温度 0.5/1/1.5、top_k=5、top_p=0.9、重复惩罚 1.3 下各是什么样。")
     i.add_argument("run", help="训练目录或检查点文件夹")
     i.add_argument("text", help="用户输入")
     i.add_argument("--steps", type=int, default=3, help="贪心往下写几步，默认 3")
     i.add_argument("--top", type=int, default=10, help="每步列出前几名，默认 10")
-    i = inspect_sub.add_parser("attention", help="每层每个头的注意力热力图 (PNG)",
-                               description="用手写注意力路径跑一遍提示，把每层的注意力权重画成 PNG，两轴都是词元。")
+    i = add_command(inspect_sub, "attention", help="每层每个头的注意力热力图 (PNG)",
+                    description="用手写注意力路径跑一遍提示，把每层的注意力权重画成 PNG，两轴都是词元。")
     i.add_argument("run", help="训练目录或检查点文件夹")
     i.add_argument("text", help="用户输入")
     i.add_argument("--out", default=None, help="图片目录，默认 RUN/attention")
     i.add_argument("--reply-tokens", type=int, default=0, help="先贪心写出这么多个回答词元，一起画进图里")
-    i = inspect_sub.add_parser("params", help="参数与一个训练步的 FLOPs 按组件分布",
-                               description="参数量与一个训练步（batch_size × seq_len × grad_accum_steps 个词元）的"
-                               "浮点运算量，按组件列出，附公式。")
-    i.add_argument("run", nargs="?", default=None, help="训练目录或检查点；不给时按 --preset")
-    i.add_argument("--preset", default="study")
-    i.add_argument("--vocab-size", type=int, default=10000, help="按预设时的词表大小")
+    add_params_command(inspect_sub, "params", help="参数与一个训练步的 FLOPs 按组件分布（别名 `studygpt info`）")
 
-    p = sub.add_parser("info", help="模型参数分布", description="按组件列出参数量。")
-    p.add_argument("run", nargs="?", default=None, help="训练目录或检查点；不给时按 --preset 建一个模型")
-    p.add_argument("--preset", default="study")
-    p.add_argument("--vocab-size", type=int, default=10000)
+    add_params_command(sub, "info", help="参数按组件的分布（同 `inspect params`）")
     return parser
 
 
@@ -171,9 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "train":
         parser.error(f"无法识别的参数：{' '.join(extra)}")
-    from studygpt import commands  # 延迟导入：`--help` 不需要加载 torch
     try:
-        return getattr(commands, f"cmd_{args.command}")(args, parse_overrides(extra) if extra else {})
+        return getattr(commands, f"cmd_{args.handler}")(args, parse_overrides(extra) if extra else {})
     except StudyGPTError as err:
         print(f"错误 (error): {err}", file=sys.stderr)
         return 2

@@ -7,9 +7,11 @@ from pathlib import Path
 from studygpt.errors import StudyGPTError
 
 
-def sampling_settings(args) -> dict:
-    return {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
-            "repetition_penalty": args.repetition_penalty, "max_length": args.max_length, "seed": args.seed}
+def generation_settings(args):
+    """命令行的采样参数（cli.add_sampling_args）→ GenerationSettings；eval 没有 --seed（它用 --seeds）。"""
+    from studygpt.generate import GenerationSettings, SamplingConfig
+    sampling = SamplingConfig(args.temperature, args.top_k, args.top_p, args.repetition_penalty)
+    return GenerationSettings(sampling, args.max_length, getattr(args, "seed", None))
 
 
 def cmd_train(args, overrides: dict) -> int:
@@ -38,38 +40,27 @@ def cmd_train(args, overrides: dict) -> int:
     return 0
 
 
-def load_for_inference(run: str, device: str | None, compile_for=None):
-    """加载检查点。compile_for 是一个 SamplingConfig 时，按这套采样设置先编译好逐词解码（--compile）。"""
-    from studygpt.checkpoint import load_model
-    from studygpt.hardware import pick_device
-    model, tokenizer, _ = load_model(run, pick_device(device))
-    if compile_for is not None:
-        from studygpt.fast_decode import compile_decoding
-        print("编译逐词解码 (compiling the decode step)：第一次要十几秒到一分钟……", file=sys.stderr)
-        compile_decoding(model, compile_for)
-    return model, tokenizer
-
-
-def compile_settings(args):
-    """--compile 时返回命令行给的采样设置（编译要按它来），否则 None。"""
-    from studygpt.generate import SamplingConfig
-    if not args.compile:
-        return None
-    return SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                          repetition_penalty=args.repetition_penalty)
+def load_for(args, settings=None):
+    """chat / generate / serve：加载 args.run；--compile 时按这套生成设置的采样先编译好逐词解码。"""
+    from studygpt.generate import GenerationSettings
+    from studygpt.inference import load_for_inference
+    sampling = (settings or GenerationSettings()).sampling if args.compile else None
+    return load_for_inference(args.run, args.device, sampling)
 
 
 def cmd_chat(args, overrides: dict) -> int:
     from studygpt.chat import chat_loop
-    model, tokenizer = load_for_inference(args.run, args.device, compile_settings(args))
-    chat_loop(model, tokenizer, sampling_settings(args))
+    settings = generation_settings(args)
+    model, tokenizer = load_for(args, settings)
+    chat_loop(model, tokenizer, settings)
     return 0
 
 
 def cmd_generate(args, overrides: dict) -> int:
     from studygpt.generate import stream_response
-    model, tokenizer = load_for_inference(args.run, args.device, compile_settings(args))
-    for piece in stream_response(model, tokenizer, args.text, **sampling_settings(args)):
+    settings = generation_settings(args)
+    model, tokenizer = load_for(args, settings)
+    for piece in stream_response(model, tokenizer, args.text, settings=settings):
         print(piece, end="", flush=True)
     print()
     return 0
@@ -87,7 +78,8 @@ def tokenizer_for(vocab: str | None, texts: list[str]):
     return Tokenizer().load_vocab(path)
 
 
-def cmd_tokenize(args, overrides: dict) -> int:
+def cmd_tokens(args, overrides: dict) -> int:
+    """`inspect tokens`（别名 `tokenize`）。"""
     from studygpt.inspect_tools import inspect_tokens
     tokenizer = tokenizer_for(args.vocab, args.texts)
     print(inspect_tokens(args.texts, tokenizer, color=sys.stdout.isatty(), with_mask=args.show_mask))
@@ -115,19 +107,19 @@ def cmd_eval(args, overrides: dict) -> int:
     import json
     from studygpt.data import read_dialogues
     from studygpt.evaluate import evaluate_model, format_table
-    from studygpt.generate import SamplingConfig
+    from studygpt.inference import load_for_inference
     if len(set(args.runs)) != len(args.runs):
         raise StudyGPTError("同一个 RUN 给了两次；比较时请给两个不同的训练目录或检查点。")
+    settings = generation_settings(args)
     models = {run: load_for_inference(run, args.device) for run in args.runs}  # 先加载：路径错了立刻报错
     dialogues, report = read_dialogues(args.data)
     print(report.summary())
-    sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k)
     results = {}
     for run, (model, tokenizer) in models.items():
         print(f"评估 (evaluating) {run} …", flush=True)
         results[run] = {"run": run, "data": args.data, **evaluate_model(
-            model, tokenizer, dialogues, seeds=args.seeds, max_new_tokens=args.max_length, sampling=sampling,
-            batch_size=args.batch_size)}
+            model, tokenizer, dialogues, seeds=args.seeds, max_new_tokens=settings.max_length,
+            sampling=settings.sampling, batch_size=args.batch_size)}
     print(format_table(results))
     if args.out:  # 一个文件：一个 RUN 时就是它的结果，多个时按 RUN 分开
         outputs = {Path(args.out): results[args.runs[0]] if len(results) == 1 else {"runs": results}}
@@ -142,56 +134,42 @@ def cmd_eval(args, overrides: dict) -> int:
 
 def cmd_serve(args, overrides: dict) -> int:
     from studygpt.checkpoint import CHECKPOINT_NAMES
-    from studygpt.generate import SamplingConfig
     from studygpt.serve import ServeSettings, run_server
     settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key)  # 先校验设置，再加载模型
-    model, tokenizer = load_for_inference(args.run, args.device, SamplingConfig() if args.compile else None)
+    model, tokenizer = load_for(args)
     run = Path(args.run).resolve()
     settings.model_id = run.parent.name if run.name in CHECKPOINT_NAMES else run.name  # runs/NAME/best → NAME
     run_server(model, tokenizer, settings, host=args.host, port=args.port)
     return 0
 
 
-def cmd_info(args, overrides: dict) -> int:
-    if args.run:
-        model, _ = load_for_inference(args.run, "cpu")
-    else:
-        from studygpt.model import DialogueModel, ModelConfig
-        from studygpt.presets import get_preset
-        model = DialogueModel(config=ModelConfig(vocab_size=args.vocab_size, **get_preset(args.preset)["model"]))
-    c = model.config
-    print(f"模型 (model): d_model={c.d_model} n_head={c.n_head} n_layers={c.n_layers} max_len={c.max_len} "
-          f"vocab_size={c.vocab_size} ffn_hidden={c.ffn_hidden}")
-    for name, n in model.param_breakdown():
-        print(f"  {name:<40} {n:>12,}  ({n / model.num_params():6.1%})")
+def cmd_next(args, overrides: dict) -> int:
+    from studygpt.inference import load_for_inference
+    from studygpt.inspect_tools import inspect_next
+    model, tokenizer = load_for_inference(args.run, "cpu")
+    print(inspect_next(model, tokenizer, args.text, args.steps, args.top))
     return 0
 
 
-def cmd_inspect(args, overrides: dict) -> int:
-    from studygpt import inspect_tools
+def cmd_attention(args, overrides: dict) -> int:
+    from studygpt.inference import load_for_inference
+    from studygpt.inspect_tools import attention_maps
     from studygpt.plotting import INSTALL_HINT
-    if args.inspect_command == "tokens":
-        print(inspect_tools.inspect_tokens(args.texts, tokenizer_for(args.vocab, args.texts), sys.stdout.isatty()))
-    elif args.inspect_command == "next":
-        model, tokenizer = load_for_inference(args.run, "cpu")
-        print(inspect_tools.inspect_next(model, tokenizer, args.text, args.steps, args.top))
-    elif args.inspect_command == "attention":
-        model, tokenizer = load_for_inference(args.run, "cpu")
-        out = args.out or Path(args.run) / "attention"
-        paths, font = inspect_tools.attention_maps(model, tokenizer, args.text, out, args.reply_tokens)
-        if font is None:
-            print(INSTALL_HINT)
-        for path in paths:
-            print(f"已保存 (saved): {path}")
-    else:
-        print_params(args)
+    model, tokenizer = load_for_inference(args.run, "cpu")
+    out = args.out or Path(args.run) / "attention"
+    paths, font = attention_maps(model, tokenizer, args.text, out, args.reply_tokens)
+    if font is None:
+        print(INSTALL_HINT)
+    for path in paths:
+        print(f"已保存 (saved): {path}")
     return 0
 
 
-def print_params(args) -> None:
-    """`inspect params`：模型设置与每步词元数来自检查点的 config.json，或来自预设。"""
+def cmd_params(args, overrides: dict) -> int:
+    """`inspect params`（别名 `info`）：模型设置与每步词元数来自检查点的 config.json，或来自预设。"""
     from studygpt.inspect_tools import inspect_params
     from studygpt.model import ModelConfig
+    from studygpt.optim import TrainConfig
     if args.run:
         from studygpt.checkpoint import read_meta, resolve_checkpoint
         meta = read_meta(resolve_checkpoint(args.run))
@@ -200,5 +178,6 @@ def print_params(args) -> None:
         from studygpt.presets import get_preset
         preset = get_preset(args.preset)
         config, train = ModelConfig(vocab_size=args.vocab_size, **preset["model"]), preset["train"]
-    print(inspect_params(config, train.get("batch_size", 16), train.get("seq_len", config.max_len),
-                         train.get("grad_accum_steps", 1)))
+    t = TrainConfig.from_dict({"seq_len": config.max_len, **train})
+    print(inspect_params(config, t.batch_size, t.seq_len, t.grad_accum_steps))
+    return 0

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import math
 import unicodedata
 from dataclasses import asdict
@@ -20,47 +21,49 @@ from contextlib import nullcontext
 from typing import Iterable, Sequence
 
 import torch
-import torch.nn.functional as F
 
+from studygpt.chat_format import IGNORE_INDEX
 from studygpt.corpus import load_eval_prompts
 from studygpt.dataset import PackedBatches, build_windows
 from studygpt.errors import StudyGPTError
-from studygpt.generate import SamplingConfig, fit_prompt, generate_tokens
-from studygpt.model import DialogueModel
+from studygpt.generate import GenerationSettings, SamplingConfig, eval_mode, fit_prompt, generate_tokens, prompt_budget
+from studygpt.model import DialogueModel, lm_loss
 from studygpt.tokenizer import END, PAD, SPECIAL_TOKENS, UNK, Tokenizer
 
 EVAL_SEEDS = (0, 1, 2)  # 固定的随机种子：同一个模型每次评估得到同样的回答
+EVAL_SETTINGS = GenerationSettings(SamplingConfig(temperature=0.7, top_k=50), max_length=64)  # 种子用 EVAL_SEEDS
 UNK_CHAR = "\ufffd"  # 回答里的 <unk> 记作一个替换字符 �：它代表一个未知字符，长度算 1
 
 
 # ===== 1. 数据上的指标：loss / 困惑度 / bpc / <unk> 比例 =====
+def loss_summary(total_nll: float, tokens: int, chars: int) -> dict:
+    """总损失 (nat) + 标签词元数 + 它们的字符数 → dict(loss, perplexity, bpc, tokens, chars)。
+
+    困惑度与每字符比特数只在这里算：训练时的验证（多进程时先把三个数加总）与 `studygpt eval` 都调用它。
+    """
+    loss = total_nll / max(tokens, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),  # min：刚初始化时 e^loss 不会溢出
+            "bpc": total_nll / (math.log(2) * max(chars, 1)), "tokens": int(tokens), "chars": int(chars)}
+
+
 @torch.no_grad()
 def evaluate_loss(model: DialogueModel, batches: Iterable[dict], tokenizer: Tokenizer,
                   autocast_dtype: torch.dtype | None = None, max_batches: int | None = None) -> dict:
-    """在若干批次上算 loss / perplexity / bpc。返回 dict(loss, perplexity, bpc, tokens, chars)。"""
+    """在若干批次上算 loss / perplexity / bpc（损失用 model.lm_loss 的总和）。返回 loss_summary 的 dict。"""
     device = model.tok_embeddings.weight.device
     char_len = torch.from_numpy(tokenizer.char_lengths()).to(device)
-    was_training = model.training
-    model.eval()
     total_nll, tokens, chars = 0.0, 0, 0
     ctx = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
-    for i, batch in enumerate(batches):
-        if max_batches is not None and i >= max_batches:
-            break
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with ctx:
-            hidden = model(batch["input_ids"], attention_mask=batch.get("attention_mask"),
-                           doc_ids=batch.get("doc_ids"), positions=batch.get("positions"), return_hidden=True)
-        targets = batch["labels"][:, 1:]
-        keep = targets != -100
-        logits = model.output(hidden[:, :-1][keep]).float()
-        total_nll += F.cross_entropy(logits, targets[keep], reduction="sum").item()
-        tokens += int(keep.sum())
-        chars += int(char_len[targets[keep]].sum())
-    model.train(was_training)
-    loss = total_nll / max(tokens, 1)
-    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)),
-            "bpc": total_nll / (math.log(2) * max(chars, 1)), "tokens": tokens, "chars": chars}
+    with eval_mode(model):
+        for batch in itertools.islice(batches, max_batches):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with ctx:
+                nll, n = lm_loss(model, batch, reduction="sum")
+            total_nll += nll.item()
+            tokens += n
+            targets = batch["labels"][:, 1:]  # 被预测的词元（与 lm_loss 同样错开一位）：数它们有多少个字符
+            chars += int(char_len[targets[targets != IGNORE_INDEX]].sum())
+    return loss_summary(total_nll, tokens, chars)
 
 
 def unk_rate(dialogues: Sequence[Sequence[str]], tokenizer: Tokenizer) -> float:
@@ -146,7 +149,7 @@ def generate_replies(model: DialogueModel, tokenizer: Tokenizer, prompts: Sequen
         ended：最后一个词元是 <|end|>，即模型自己停下，而不是写满 max_new_tokens 或上下文。
     """
     end_id = tokenizer.token_id(END)
-    budget = model.config.max_len - min(max_new_tokens, model.config.max_len // 2)  # 与聊天一样给回答留位置
+    budget = prompt_budget(model.config.max_len, max_new_tokens)  # 与聊天一样给回答留位置
     out = []
     for item in prompts:
         history = list(item.get("history", []))
@@ -164,11 +167,12 @@ def generate_replies(model: DialogueModel, tokenizer: Tokenizer, prompts: Sequen
 # ===== 4. 成绩单 (the report card) =====
 def evaluate_model(model: DialogueModel, tokenizer: Tokenizer, dialogues: Sequence[Sequence[str]] | None = None,
                    prompts: Sequence[dict] | None = None, seeds: Sequence[int] = EVAL_SEEDS,
-                   max_new_tokens: int = 64, sampling: SamplingConfig | None = None, batch_size: int = 8) -> dict:
+                   max_new_tokens: int = EVAL_SETTINGS.max_length, sampling: SamplingConfig | None = None,
+                   batch_size: int = 8) -> dict:
     """一个模型的全部指标。`studygpt eval` 与快速上手的 report.md 都调用它。
 
     入: dialogues 为 None 时不算数据上的指标；prompts 为 None 时用内置的 30 个固定提示，[] 表示不生成；
-        sampling 默认 temperature 0.7、top_k 50。
+        sampling 默认 EVAL_SETTINGS.sampling（temperature 0.7、top_k 50）。
     出: 平铺的 dict：loss, perplexity, bpc, tokens, chars, unk_rate, dialogues（有数据时）；
         reply_chars, distinct_1, distinct_2, repetition_3, end_rate, sampling, replies（有提示时）。
     """
@@ -177,7 +181,7 @@ def evaluate_model(model: DialogueModel, tokenizer: Tokenizer, dialogues: Sequen
         result.update(data_metrics(model, tokenizer, dialogues, batch_size))
     prompts = load_eval_prompts() if prompts is None else prompts
     if prompts:
-        cfg = sampling or SamplingConfig(temperature=0.7, top_k=50)
+        cfg = sampling or EVAL_SETTINGS.sampling
         replies = generate_replies(model, tokenizer, prompts, seeds, max_new_tokens, cfg)
         result.update(reply_metrics(replies))
         result["sampling"] = {**asdict(cfg), "seeds": list(seeds), "max_new_tokens": max_new_tokens,

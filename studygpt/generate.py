@@ -6,12 +6,13 @@
     → 遇到 <|end|> 或达到 max_length 停止。
 循环里"解码一个词元再选下一个"是 decode_and_choose：开了 --compile 时（fast_decode.py），这两步在同一个编译好的内核里做。
 
-`stream_response` 边生成边产出文字片段（聊天界面、服务端流式输出用）；
-`generate_response` 是原项目的接口，返回整段回答。
+`stream_response` 边生成边产出文字片段（聊天界面、服务端流式输出用）；`generate_response` 返回整段回答。
+两者都收一个 GenerationSettings（采样 + 回答长度 + 种子），也收平铺的关键字 temperature=0.7 这样的写法。
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Iterator, Sequence
 
 import torch
@@ -47,6 +48,38 @@ class SamplingConfig:
         top_k = self.top_k if self.top_k is not None and self.top_k < vocab_size else None
         top_p = self.top_p if self.top_p is not None and self.top_p < 1.0 else None
         return top_k, top_p
+
+
+@dataclass
+class GenerationSettings:
+    """一次生成的全部设置：怎样抽样 (sampling)、回答最多多少个词元 (max_length)、随机种子 (seed，None 表示每次不同)。
+
+    命令行、聊天、快速上手、服务器与 generate_response 都用它。平铺的名字（原接口的关键字
+    temperature, top_k, top_p, repetition_penalty, max_length, seed）用 updated / as_options 读写。
+    """
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    max_length: int = 100
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_length, int) or self.max_length < 1:
+            raise StudyGPTError(f"max_length={self.max_length} 无效：回答最多多少个词元，请用 ≥ 1 的整数。")
+
+    def updated(self, **options) -> "GenerationSettings":
+        """按平铺的名字改几项，返回新的设置（重新校验）：settings.updated(temperature=0, seed=1)。"""
+        sampling_names = {f.name for f in fields(SamplingConfig)}
+        unknown = set(options) - sampling_names - {"max_length", "seed"}
+        if unknown:
+            raise StudyGPTError(f"不认识的生成设置 {sorted(unknown)}；可以设置：{', '.join(self.as_options())}。")
+        try:
+            sampling = replace(self.sampling, **{k: v for k, v in options.items() if k in sampling_names})
+            return replace(self, sampling=sampling, **{k: v for k, v in options.items() if k not in sampling_names})
+        except TypeError as err:  # 例如 temperature=None：比较大小时出错
+            raise StudyGPTError(f"生成设置的取值无效 ({err})：{options}。") from err
+
+    def as_options(self) -> dict:
+        """平铺成 {temperature, top_k, top_p, repetition_penalty, max_length, seed}。"""
+        return {**asdict(self.sampling), "max_length": self.max_length, "seed": self.seed}
 
 
 @dataclass
@@ -118,8 +151,8 @@ def inverse_cdf(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def sample(logits: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> int:
     """从处理过的 logits 里选一个词元：温度为 0 时取最大值，否则按概率抽样（inverse_cdf）。
 
-    torch.multinomial 结果的分布相同，但它给词表里每个词元各抽一个随机数，CPU 上每步要多花约 0.4 ms
-    （benchmarks/generate_speed.py）；逆变换法只抽一个。
+    torch.multinomial 结果的分布相同，但它给词表里每个词元各抽一个随机数，CPU 上每步明显更慢
+    （docs/performance.md）；逆变换法只抽一个。
     """
     if cfg.temperature == 0:
         return int(torch.argmax(logits))
@@ -135,8 +168,12 @@ def choose(logits: torch.Tensor, cfg: SamplingConfig, previous: Sequence[int],
 
 # ===== 3. 前向：prefill 与逐词解码 =====
 def compiled_decoder_for(model: DialogueModel, cache: KVCache):
-    """模型开了编译解码、且这一步它能做（批大小 1、缓存非空未满）时，返回那个编译的解码器；否则 None。"""
-    compiled = model.compiled_decoder
+    """模型开了编译解码、且这一步它能做（批大小 1、缓存非空未满）时，返回那个编译的解码器；否则 None。
+
+    编译的解码器由 fast_decode.compile_decoding 挂在这个模型对象上（属性 compiled_decoder）；
+    模型类本身不知道它，没编译过的模型没有这个属性。
+    """
+    compiled = getattr(model, "compiled_decoder", None)
     return compiled if compiled is not None and compiled.handles(cache) else None
 
 
@@ -169,6 +206,22 @@ def decode_and_choose(model: DialogueModel, token_id: int, cache: KVCache, cfg: 
     return choose(decode_one_token(model, token_id, cache), cfg, previous, generator)
 
 
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """with 里模型处于 eval 模式（dropout 关掉），出来时恢复原来的模式：训练中途考一考，之后还要接着训练。"""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def prompt_budget(max_len: int, max_new_tokens: int) -> int:
+    """上下文里能给提示用的词元数：给回答留出 max_new_tokens 个位置，但最多留一半，长回答不能挤掉全部提问。"""
+    return max_len - min(max_new_tokens, max_len // 2)
+
+
 def fit_prompt(tokenizer: Tokenizer, history: Sequence[str], user_text: str, budget: int) -> list[int]:
     """在 budget 个词元内放下尽量多的上下文：历史从最早的一问一答开始丢；
     只剩这一句还太长时，保留它的结尾（离回答最近的部分）。"""
@@ -197,9 +250,7 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
     if seed is not None:
         generator = torch.Generator(device=device)
         generator.manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         cache = KVCache(model.config, 1, device, model.tok_embeddings.weight.dtype)
         end_id = tokenizer.token_id(END)
         reply: list[int] = []
@@ -215,8 +266,6 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
             reply.append(token)
             if i + 1 < max_new_tokens:
                 token, probs = decode_and_choose(model, token, cache, cfg, reply, generator)
-    finally:
-        model.train(was_training)
 
 
 @torch.inference_mode()
@@ -229,59 +278,55 @@ def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence
     """
     device = model.tok_embeddings.weight.device
     end_id = tokenizer.token_id(END)
-    prompts = [fit_prompt(tokenizer, [], q, model.config.max_len - min(max_length, model.config.max_len // 2))
-               for q in questions]
+    prompts = [fit_prompt(tokenizer, [], q, prompt_budget(model.config.max_len, max_length)) for q in questions]
     groups: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
         groups.setdefault(len(p), []).append(i)
     replies: list[str] = [""] * len(questions)
-    was_training = model.training
-    model.eval()
-    for length, members in groups.items():
-        for start in range(0, len(members), batch_size):
-            rows = members[start:start + batch_size]
-            cache = KVCache(model.config, len(rows), device, model.tok_embeddings.weight.dtype)
-            x = torch.tensor([prompts[i] for i in rows], device=device)
-            logits = model.output(model(x, cache=cache, return_hidden=True)[:, -1])  # (B, V)：只算最后一个位置
-            out = torch.empty(len(rows), 0, dtype=torch.long, device=device)
-            finished = torch.zeros(len(rows), dtype=torch.bool, device=device)
-            for step in range(min(max_length, model.config.max_len - length)):
-                token = logits.argmax(-1)  # (B,)
-                out = torch.cat([out, token[:, None]], dim=1)
-                finished |= token == end_id
-                if finished.all() or step + 1 == min(max_length, model.config.max_len - length):
-                    break
-                logits = model(token[:, None], cache=cache)[:, -1]
-            for row, ids in zip(rows, out.tolist()):
-                ids = ids[:ids.index(end_id)] if end_id in ids else ids
-                replies[row] = tokenizer.decode(ids)
-    model.train(was_training)
+    with eval_mode(model):
+        for length, members in groups.items():
+            for start in range(0, len(members), batch_size):
+                rows = members[start:start + batch_size]
+                cache = KVCache(model.config, len(rows), device, model.tok_embeddings.weight.dtype)
+                x = torch.tensor([prompts[i] for i in rows], device=device)
+                logits = model.output(model(x, cache=cache, return_hidden=True)[:, -1])  # (B, V)：只算最后一个位置
+                out = torch.empty(len(rows), 0, dtype=torch.long, device=device)
+                finished = torch.zeros(len(rows), dtype=torch.bool, device=device)
+                steps = min(max_length, model.config.max_len - length)
+                for step in range(steps):
+                    token = logits.argmax(-1)  # (B,)
+                    out = torch.cat([out, token[:, None]], dim=1)
+                    finished |= token == end_id
+                    if finished.all() or step + 1 == steps:
+                        break
+                    logits = model(token[:, None], cache=cache)[:, -1]
+                for row, ids in zip(rows, out.tolist()):
+                    ids = ids[:ids.index(end_id)] if end_id in ids else ids
+                    replies[row] = tokenizer.decode(ids)
     return replies
 
 
 # ===== 4. 对外接口 =====
 def stream_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str, device=None,
-                    max_length: int = 100, temperature: float = 0.7, top_k: int | None = None,
-                    top_p: float | None = None, repetition_penalty: float = 1.0,
-                    history: Sequence[str] | None = None, seed: int | None = None) -> Iterator[str]:
+                    settings: GenerationSettings | None = None, history: Sequence[str] | None = None,
+                    **options) -> Iterator[str]:
     """边生成边产出文字片段（每次一个字）。参数同 generate_response。"""
-    cfg = SamplingConfig(temperature, top_k, top_p, repetition_penalty)
-    budget = model.config.max_len - min(max_length, model.config.max_len // 2)  # 给回答留出位置
+    settings = (settings or GenerationSettings()).updated(**options)
+    budget = prompt_budget(model.config.max_len, settings.max_length)  # 给回答留出位置
     prompt = fit_prompt(tokenizer, history or [], input_text, budget)
-    for step in generate_tokens(model, prompt, max_length, cfg, tokenizer, seed):
+    for step in generate_tokens(model, prompt, settings.max_length, settings.sampling, tokenizer, settings.seed):
         if step.visible:
             yield step.text
 
 
 def generate_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str, device=None,
-                      max_length: int = 100, temperature: float = 0.7, top_k: int | None = None,
-                      top_p: float | None = None, repetition_penalty: float = 1.0,
-                      history: Sequence[str] | None = None, seed: int | None = None) -> str:
-    """对一句用户输入生成一整段回答（原项目的接口）。
+                      settings: GenerationSettings | None = None, history: Sequence[str] | None = None,
+                      **options) -> str:
+    """对一句用户输入生成一整段回答。
 
-    max_length：回答最多多少个词元；temperature=0 为贪心；history：之前的轮次 [用户, 助手, ...]，
-    放不下时从最早的丢起；seed：固定后同样的输入给出同样的回答。
-    device 参数为兼容保留：模型在哪个设备上就在哪里生成。
+    settings：GenerationSettings，默认 temperature 0.7、不截断、max_length 100、不固定种子；
+    也可以直接写关键字 max_length、temperature、top_k、top_p、repetition_penalty、seed（改写 settings 里的同名项）。
+    history：之前的轮次 [用户, 助手, ...]，放不下时从最早的丢起；seed 固定后同样的输入给出同样的回答。
+    device 只为兼容而接受：模型在哪个设备上就在哪里生成。
     """
-    return "".join(stream_response(model, tokenizer, input_text, device, max_length, temperature,
-                                   top_k, top_p, repetition_penalty, history, seed))
+    return "".join(stream_response(model, tokenizer, input_text, device, settings, history, **options))

@@ -6,23 +6,25 @@
     inspect_params     参数量和一个训练步的计算量 (FLOPs) 各花在哪个组件上（公式见 cost_breakdown）
 
 形状记号 (shape legend)：T 序列长度 (time) · C 通道 (d_model) · nh 头数 · L 层数 · V 词表大小 · H 前馈隐藏维度
-这些函数只读模型，不改它（attention_maps 临时打开手写注意力路径，用完恢复原样）。
+这些函数只读模型，不改它（attention_maps 用前向钩子临时换上手写注意力路径，用完摘掉）。
 """
 from __future__ import annotations
 
 import math
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
 from studygpt.chat_format import IGNORE_INDEX, render_conversation, show_mask
 from studygpt.errors import StudyGPTError
 from studygpt.evaluate import pad_to_width
-from studygpt.generate import SamplingConfig, decode_one_token, fit_prompt, generate_tokens, prefill, process_logits
-from studygpt.model import DialogueModel, KVCache, ModelConfig
+from studygpt.generate import (SamplingConfig, decode_one_token, eval_mode, fit_prompt, generate_tokens, prefill,
+                               process_logits)
+from studygpt.model import DialogueModel, KVCache, ModelConfig, causal_mask, manual_attention
 from studygpt.plotting import setup_cjk_font
 from studygpt.tokenizer import END, UNK, Tokenizer
 
@@ -131,23 +133,41 @@ def inspect_next(model: DialogueModel, tokenizer: Tokenizer, prompt: str, steps:
 
 
 # ===== 3. 注意力热力图 (attention heatmaps) =====
+@contextmanager
+def manual_attention_path(model: DialogueModel) -> Iterator[list]:
+    """with 里每层注意力改用手写的 model.manual_attention 计算，并记下 softmax 之后的权重。
+
+    yield 一个列表，每层一项：最近一次前向的注意力权重 (B, nh, T, Tk)。
+    做法是给每层的 Attention 挂一个前向钩子 (forward hook)，把输出换成手写路径的结果；
+    模型本身不知道有人在看，出了 with 钩子就摘掉。不支持 KV 缓存（检查时整段一次算完）。
+    """
+    weights: list = [None] * len(model.layers)
+
+    def hook_for(i: int):
+        def hook(attention, args, output):
+            x, cos, sin, mask, cache = args[:5]
+            if cache is not None:
+                raise StudyGPTError("手写注意力路径只用于检查，不支持 KV 缓存；请一次传入整段词元。")
+            q, k, v = attention.qkv(x, cos, sin)
+            y, weights[i] = manual_attention(q, k, v, mask if mask is not None else causal_mask(x.shape[1], x.device))
+            return attention.merge_heads(y)
+        return hook
+
+    handles = [layer.attention.register_forward_hook(hook_for(i)) for i, layer in enumerate(model.layers)]
+    try:
+        yield weights
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @torch.no_grad()
 def attention_weights(model: DialogueModel, ids: Sequence[int]) -> list[torch.Tensor]:
     """一条序列走一遍手写注意力路径，返回每层的注意力权重，list 长 L，每个 (nh, T, T)。"""
     device = model.tok_embeddings.weight.device
-    attentions = [layer.attention for layer in model.layers]
-    was_manual = [a.use_manual for a in attentions]
-    was_training = model.training
-    try:
-        model.eval()
-        for a in attentions:
-            a.use_manual = True  # 手写路径会把 softmax 之后的权重留在 last_weights 里
+    with eval_mode(model), manual_attention_path(model) as weights:
         model(torch.tensor([list(ids)], dtype=torch.long, device=device))
-        return [a.last_weights[0].float().cpu() for a in attentions]  # (nh, T, T)
-    finally:
-        for a, manual in zip(attentions, was_manual):
-            a.use_manual, a.last_weights = manual, None
-        model.train(was_training)
+    return [w[0].float().cpu() for w in weights]  # (nh, T, T)
 
 
 def plot_heads(weights: torch.Tensor, labels: Sequence[str], title: str, path: Path) -> Path:

@@ -8,8 +8,7 @@
 参数命名沿用 Meta Llama 的习惯 (tok_embeddings, layers.i.attention.wqkv, feed_forward.w13 …)，
 以后导出到 Hugging Face 时只需把融合的矩阵切开改名。
 
-和原项目的区别（原项目的 bug 正是这些地方）：
-- 注意力在"一段对话的词元之间"计算，而不是在一个批次的样本之间；
+注意力在一段对话的词元之间计算 (B 维上的样本互不相干)，并且：
 - 有因果掩码 (causal mask)：位置 t 只能看到 ≤ t 的词元；
 - 支持右侧填充 (right padding) 与"打包" (packing)：一行里放几段对话，注意力不跨对话。
 """
@@ -140,10 +139,9 @@ class Attention(nn.Module):
         self.wqkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
         self.wo = nn.Linear(config.d_model, config.d_model, bias=False)
         self.dropout = config.dropout
-        self.use_manual = False       # True：走手写路径（可返回注意力权重，用于检查与可视化）
-        self.last_weights = None      # 手写路径上最近一次的注意力权重 (B, nh, T, Tk)
 
-    def forward(self, x, cos, sin, mask, cache: KVCache | None = None, layer: int = 0):
+    def qkv(self, x, cos, sin):
+        """x (B, T, C) → 旋转过位置的 q、k 和 v，各 (B, nh, T, hs)。"""
         B, T, C = x.shape
         # (B, T, 3C) → (B, T, 3, nh, hs) → 三个 (B, T, nh, hs) 的视图（不复制）
         q, k, v = self.wqkv(x).view(B, T, 3, self.n_head, self.head_size).unbind(2)
@@ -152,17 +150,22 @@ class Attention(nn.Module):
         cos, sin = cos.transpose(1, 2), sin.transpose(1, 2)  # (B, 1, T, hs/2) → (B, T, 1, hs/2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         # (B, T, nh, hs) → (B, nh, T, hs)：每个头独立地在 T 个词元之间做注意力
-        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        return tuple(t.transpose(1, 2) for t in (q, k, v))
+
+    def merge_heads(self, y):
+        """各头的输出 (B, nh, T, hs) → 拼回 (B, T, C) → 输出投影 wo。"""
+        B, nh, T, hs = y.shape
+        return self.wo(y.transpose(1, 2).reshape(B, T, nh * hs))
+
+    def forward(self, x, cos, sin, mask, cache: KVCache | None = None, layer: int = 0):
+        q, k, v = self.qkv(x, cos, sin)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, nh, T_cached + T, hs)
-        if self.use_manual:
-            y, self.last_weights = manual_attention(q, k, v, mask if mask is not None else causal_mask(T, x.device))
-        else:
-            # mask 为 None 时：T > 1 用内置因果掩码（最快）；T == 1 是逐词生成，新词元可以看全部缓存
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1,
-                                               dropout_p=self.dropout if self.training else 0.0)
-        y = y.transpose(1, 2).reshape(B, T, C)  # 各头拼回来 (B, T, C)
-        return self.wo(y)
+        # mask 为 None 时：T > 1 用内置因果掩码（最快）；T == 1 是逐词生成，新词元可以看全部缓存。
+        # 与 manual_attention 算的是同一个东西（test_manual_attention_equals_sdpa）
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and q.shape[2] > 1,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.merge_heads(y)
 
 
 def causal_mask(T: int, device) -> torch.Tensor:
@@ -223,7 +226,6 @@ class DialogueModel(nn.Module):
             config = ModelConfig(vocab_size=vocab_size, d_model=d_model, n_head=n_head, n_layers=n_layers,
                                  max_len=max_len, dropout=dropout, **kwargs)
         self.config = config
-        self.compiled_decoder = None  # fast_decode.compile_decoding 设置：逐词解码改走编译好的一步
         self.tok_embeddings = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = RMSNorm(config.d_model, config.norm_eps)
@@ -231,7 +233,6 @@ class DialogueModel(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)  # 由配置算出，不存进检查点
         self.register_buffer("rope_sin", sin, persistent=False)
         self._init_weights()
-        self._store_column_major()
 
     def _init_weights(self) -> None:
         """小的正态初始化；残差支路的输出矩阵再按层数缩小，使初始时每层只轻轻改动残差流。"""
@@ -239,19 +240,6 @@ class DialogueModel(nn.Module):
             if p.dim() == 2:
                 std = 0.02 / math.sqrt(2 * self.config.n_layers) if name.endswith(("wo.weight", "w2.weight")) else 0.02
                 nn.init.normal_(p, mean=0.0, std=std)
-
-    def _store_column_major(self) -> None:
-        """每个矩阵在内存里按列优先 (column-major) 存放：形状 (out, in) 与数值都不变，只是元素的存储顺序换成 (in, out)。
-
-        为什么：逐词生成时每一步都是"向量 × 矩阵"，要把每个矩阵从内存读一遍。在我们测量的 AMD EPYC 上，PyTorch 调用的
-        MKL 对行优先的 (out, in) 矩阵只读出约 8 GB/s，对列优先的约 13 GB/s（tiny 的输出层快 2 倍）。
-        训练的矩阵乘法速度不变，只有融合的 AdamW 在非连续张量上慢一些（约占训练步的 1%）；
-        检查点保存前会 .contiguous()，文件里仍是普通的行优先张量（见 docs/performance.md）。
-        编译的逐词解码 (fast_decode.compile_decoding) 要的正好相反，它会把权重换回行优先。
-        """
-        for p in self.parameters():
-            if p.dim() == 2:
-                p.data = p.data.t().contiguous().t()
 
     def output(self, hidden: torch.Tensor) -> torch.Tensor:
         """输出层：与输入嵌入共享同一个矩阵 (tied embeddings)，隐藏状态 (..., C) → logits (..., V)。"""
@@ -318,11 +306,12 @@ def build_mask(T: int, start: int, attention_mask, doc_ids, device):
     return (same_doc & causal_mask(T, device)[0]).unsqueeze(1)  # (B, 1, T, T)
 
 
-def lm_loss(model: DialogueModel, batch: dict) -> tuple[torch.Tensor, int]:
+def lm_loss(model: DialogueModel, batch: dict, reduction: str = "mean") -> tuple[torch.Tensor, int]:
     """语言模型损失：用位置 t 的隐藏状态预测标签 t+1，只在有标签的位置算输出层与交叉熵。
 
     batch: input_ids (B, T)，labels (B, T)，可选 attention_mask / doc_ids / positions。
-    返回 (平均损失, 参与计算的标签数)。
+    reduction="mean"：平均损失（训练用）；"sum"：总损失（评估时跨批次加起来，最后再除以总标签数）。
+    返回 (损失, 参与计算的标签数)。训练与评估（evaluate.evaluate_loss）都用这一个函数。
     """
     hidden = model(batch["input_ids"], attention_mask=batch.get("attention_mask"),
                    doc_ids=batch.get("doc_ids"), positions=batch.get("positions"), return_hidden=True)
@@ -334,4 +323,4 @@ def lm_loss(model: DialogueModel, batch: dict) -> tuple[torch.Tensor, int]:
     n = int(keep.sum())
     if n == 0:
         return logits.sum() * 0.0, 0  # 这批没有要学的词元：损失为 0，但保持计算图
-    return F.cross_entropy(logits, targets[keep]), n
+    return F.cross_entropy(logits, targets[keep], reduction=reduction), n

@@ -145,8 +145,8 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     stage("6. 聊天 (chat)")
     if chat and sys.stdin.isatty():
         from studygpt.chat import chat_loop
-        chat_loop(model, tokenizer, {"temperature": 0.7, "top_k": None, "top_p": None,
-                                     "repetition_penalty": 1.0, "max_length": 100, "seed": None})
+        from studygpt.generate import GenerationSettings
+        chat_loop(model, tokenizer, GenerationSettings())
     else:
         print(f"开始聊天 (start chatting): studygpt chat {out}")
     return result

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from studygpt import distributed
 from studygpt.checkpoint import load_model, load_trainer_state, save_checkpoint
 from studygpt.errors import StudyGPTError
-from studygpt.evaluate import evaluate_loss
+from studygpt.evaluate import evaluate_loss, loss_summary
 from studygpt.hardware import choose_precision
 from studygpt.model import DialogueModel, lm_loss
 from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer  # noqa: F401  (也从这里导出，方便使用)
@@ -245,9 +245,7 @@ class TransformerTrainer:
         # 各进程各算一部分验证数据：把总损失、词元数、字符数加起来再算平均
         nll, tokens, chars = distributed.all_reduce_sum(
             [local["loss"] * local["tokens"], local["tokens"], local["chars"]], self.device)
-        loss = nll / max(tokens, 1)
-        return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "bpc": nll / (math.log(2) * max(chars, 1)),
-                "tokens": int(tokens), "chars": int(chars)}
+        return loss_summary(nll, tokens, chars)
 
     def validate_and_save(self, elapsed: float) -> dict | None:
         """验证（若有验证集），保存 last；验证损失创新低时另存 best。"""

@@ -6,6 +6,7 @@ import torch
 
 from studygpt.dataset import PackedBatches
 from studygpt.errors import StudyGPTError
+from studygpt.inspect_tools import manual_attention_path
 from studygpt.model import DialogueModel, KVCache, ModelConfig, lm_loss
 from tests.conftest import tiny_model
 
@@ -70,12 +71,12 @@ def test_manual_attention_equals_sdpa():
     x = torch.randint(0, V, (2, 9))
     mask = torch.tensor([[1] * 9, [1] * 6 + [0] * 3])
     sdpa = model(x), model(x, attention_mask=mask)
-    for layer in model.layers:
-        layer.attention.use_manual = True
-    manual = model(x), model(x, attention_mask=mask)
+    with manual_attention_path(model) as recorded:  # 前向钩子：每层改走 manual_attention
+        manual = model(x), model(x, attention_mask=mask)
     assert torch.allclose(sdpa[0], manual[0], atol=ATOL)
     assert torch.allclose(sdpa[1][1, :6], manual[1][1, :6], atol=ATOL)
-    weights = model.layers[0].attention.last_weights
+    assert not any(layer.attention._forward_hooks for layer in model.layers)  # 出了 with 钩子就摘掉
+    weights = recorded[0]
     assert weights.shape == (2, 4, 9, 9) and torch.allclose(weights.sum(-1), torch.ones(2, 4, 9), atol=ATOL)
 
 

@@ -29,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from studygpt.errors import StudyGPTError
-from studygpt.generate import SamplingConfig
+from studygpt.generate import GenerationSettings, SamplingConfig
 from studygpt.model import DialogueModel
 from studygpt.serve.engine import Engine, Finish, Generation, Piece
 from studygpt.serve.schemas import ApiError, ChatRequest, validation_error
@@ -185,18 +185,19 @@ def create_app(model: DialogueModel, tokenizer: Tokenizer, settings: ServeSettin
     @v1.post("/chat/completions")
     async def chat_completions(req: ChatRequest, request: Request):
         history, user_text = req.conversation()
-        try:
-            sampling = SamplingConfig(settings.temperature if req.temperature is None else req.temperature,
-                                      req.top_k, req.top_p, req.repetition_penalty or 1.0)
-        except StudyGPTError as err:
-            raise ApiError(400, str(err)) from err
         max_new = min(req.max_completion_tokens or req.max_tokens or settings.max_tokens_cap, settings.max_tokens_cap)
         # 没给 seed 时也抽一个随机种子：每个请求都有自己的随机数生成器，从不碰全局随机状态
         seed = secrets.randbits(63) if req.seed is None else req.seed
+        try:
+            sampling = SamplingConfig(settings.temperature if req.temperature is None else req.temperature,
+                                      req.top_k, req.top_p, req.repetition_penalty or 1.0)
+            generation = GenerationSettings(sampling, max_new, seed)
+        except StudyGPTError as err:
+            raise ApiError(400, str(err)) from err
         if req.top_logprobs and not req.logprobs:
             raise ApiError(400, "top_logprobs 需要同时设置 logprobs=true。", "top_logprobs")
         top_n = (req.top_logprobs or 0) if req.logprobs else 0
-        job = engine.make_job(history, user_text, max_new, sampling, seed, top_n, req.stop)
+        job = engine.make_job(history, user_text, generation, top_n, req.stop)
         gen = engine.submit(job)
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": settings.model_id,
                 "system_fingerprint": None}

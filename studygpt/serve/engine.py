@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from studygpt.chat_format import render_prompt
-from studygpt.generate import SamplingConfig, Step, fit_prompt, generate_tokens
+from studygpt.generate import GenerationSettings, Step, fit_prompt, generate_tokens, prompt_budget
 from studygpt.model import DialogueModel
 from studygpt.serve.schemas import ApiError
 from studygpt.tokenizer import END, Tokenizer
@@ -33,11 +33,9 @@ log = logging.getLogger("studygpt.serve")
 
 @dataclass
 class Job:
-    """工人要做的一次生成：提示的编号、最多几个新词元、采样设置、种子、每步附带几个候选、stop 字符串。"""
+    """工人要做的一次生成：提示的编号、生成设置（采样、最多几个新词元、种子）、每步附带几个候选、stop 字符串。"""
     prompt_ids: list[int]
-    max_new_tokens: int
-    sampling: SamplingConfig
-    seed: int | None = None
+    settings: GenerationSettings
     top_n: int = 0
     stops: list[str] = field(default_factory=list)
 
@@ -141,15 +139,15 @@ class Engine:
         self._active: set[Generation] = set()
 
     # ===== 1. 请求 → Job =====
-    def make_job(self, history: list[str], user_text: str, max_new_tokens: int, sampling: SamplingConfig,
-                 seed: int | None, top_n: int, stops: list[str]) -> Job:
-        """把对话放进上下文窗口 (context window)，给回答留出 min(max_new_tokens, max_len/2) 个位置。
+    def make_job(self, history: list[str], user_text: str, settings: GenerationSettings, top_n: int,
+                 stops: list[str]) -> Job:
+        """把对话放进上下文窗口 (context window)，给回答留出 min(settings.max_length, max_len/2) 个位置。
 
         放不下时从最早的一问一答丢起（和 `studygpt chat` 一样）；最后这句用户的话本身就放不下时，
         返回 400 context_length_exceeded，而不是悄悄截掉用户的话。
         """
         max_len = self.model.config.max_len
-        budget = max_len - min(max_new_tokens, max_len // 2)
+        budget = prompt_budget(max_len, settings.max_length)
         alone = len(render_prompt([], user_text, self.tokenizer))
         if alone > budget:
             raise ApiError(400, f"最后一条用户消息有 {alone} 个词元，模型的上下文 (context) 只有 {max_len} 个，"
@@ -157,7 +155,7 @@ class Engine:
                            "messages", "context_length_exceeded")
         prompt = fit_prompt(self.tokenizer, history, user_text, budget)
         top_n = min(top_n, self.tokenizer.vocab_size)
-        return Job(prompt, max_new_tokens, sampling, seed, top_n, stops)
+        return Job(prompt, settings, top_n, stops)
 
     # ===== 2. 排队与取消 =====
     def submit(self, job: Job) -> Generation:
@@ -210,8 +208,8 @@ class Engine:
         """逐词生成并交出 Piece；返回 (算出的词元数, 结束原因)。每个词元之前检查是否被取消。"""
         stops = StopBuffer(job.stops)
         n_tokens = 0
-        steps = generate_tokens(self.model, job.prompt_ids, job.max_new_tokens, job.sampling,
-                                self.tokenizer, job.seed, job.top_n)
+        s = job.settings
+        steps = generate_tokens(self.model, job.prompt_ids, s.max_length, s.sampling, self.tokenizer, s.seed, job.top_n)
         with closing(steps):  # 提前 break 时也立刻关闭生成器（它会把模型恢复原状）
             for step in steps:
                 if gen.cancelled.is_set():
