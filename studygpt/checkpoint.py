@@ -24,7 +24,6 @@ from safetensors.torch import load_file, save_file
 
 from studygpt.errors import StudyGPTError
 from studygpt.model import DialogueModel, ModelConfig
-from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer
 from studygpt.tokenizer import Tokenizer
 
 FORMAT_VERSION = 1
@@ -113,22 +112,9 @@ def load_trainer_state(path: str | Path) -> dict:
     return torch.load(state_file, map_location="cpu", weights_only=True)
 
 
-def load_checkpoint(path: str | Path, device="cpu"):
-    """原项目的接口：返回 (model, optimizer, scheduler, epoch, config)。
-
-    不同于原项目，这里不反序列化任何 Python 对象：优化器与调度器按保存的配置重新创建，再装入状态。
-    config 是训练配置（dict），另外放入 "tokenizer" 键，方便拿到词表。
-    """
-    model, tokenizer, meta = load_model(path, device)
-    model.train()
-    config = TrainConfig.from_dict(meta.get("train", {}))
-    optimizer = build_optimizer(model, config)
-    scheduler = WarmupCosine(optimizer, config)
-    epoch = 0
-    ckpt = resolve_checkpoint(path)
-    if (ckpt / "trainer_state.pt").is_file():
-        state = load_trainer_state(ckpt)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        epoch = state["epoch"]
-    return model, optimizer, scheduler, epoch, {**config.to_dict(), "tokenizer": tokenizer}
+def __getattr__(name: str):
+    """原接口的 load_checkpoint 住在 compat.py；`from studygpt.checkpoint import load_checkpoint` 照样可用。"""
+    if name == "load_checkpoint":
+        from studygpt.compat import load_checkpoint
+        return load_checkpoint
+    raise AttributeError(f"module 'studygpt.checkpoint' has no attribute {name!r}")

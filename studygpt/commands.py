@@ -98,7 +98,7 @@ def cmd_data(args, overrides: dict) -> int:
     paths = download(args.name, args.out, args.url, args.progress)
     for path in paths:
         print(f"已解压 (extracted): {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    print("下一步 (next)：在 GPU 上训练原项目大小的模型，例如\n"
+    print("下一步 (next)：在 GPU 上训练 study 预设大小的模型，例如\n"
           f"  studygpt train --data {paths[0]} --out runs/xiaohuangji --preset study --max_minutes 60")
     return 0
 

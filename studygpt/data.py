@@ -8,7 +8,7 @@
 - JSONL：每行 `{"messages": [{"role": "user", "content": ...}, {"role": "assistant", ...}, ...]}`。
 - TSV：每行 `问题<TAB>回答`，一行就是一段单轮对话 (single exchange)。
 
-原则（见 STYLE.md 第 8 条）：坏数据不抛异常、也不悄悄丢掉——每一处跳过都记进 `ReadReport.skipped`
+原则：坏数据不抛异常、也不悄悄丢掉——每一处跳过都记进 `ReadReport.skipped`
 （原因 reason → 次数），前 5 个例子带行号记进 `examples`，`summary()` 把它们说给人听。
 只有整个文件都用不了（不存在、是文件夹、空文件、一段可用对话都没有）才抛 `StudyGPTError`。
 """
@@ -292,50 +292,3 @@ def read_dialogues(path: str | Path, fmt: str | None = None) -> tuple[list[Dialo
 def to_messages(dialogue: Dialogue) -> list[dict]:
     """["你好", "你好呀"] → [{"role": "user", "content": "你好"}, {"role": "assistant", ...}]。"""
     return [{"role": ("user", "assistant")[i % 2], "content": text} for i, text in enumerate(dialogue)]
-
-
-class ConvDataset:
-    """原项目的接口，保留下来兼容旧代码 (the original project's API, kept for compatibility).
-
-    用法: ds = ConvDataset("x.conv"); ds.process_file(); len(ds); ds[0]; tok = ds.build_vocab()。
-    没调 process_file 就用 len / 迭代 / 下标 / build_vocab 时会先自动读一遍文件。
-    """
-
-    def __init__(self, path: str | Path, fmt: str | None = None):
-        self.path = path
-        self.fmt = fmt
-        self.dialogues: list[Dialogue] = []
-        self.report: ReadReport | None = None
-
-    def process_file(self) -> list[Dialogue]:
-        """读文件 (read the file): 设置 .dialogues 和 .report，不打印；出: 对话列表。"""
-        self.dialogues, self.report = read_dialogues(self.path, self.fmt)
-        return self.dialogues
-
-    def _ensure_processed(self) -> None:
-        if self.report is None:
-            self.process_file()
-
-    def build_vocab(self, max_vocab_size: int = 10000, vocab_file: str | Path | None = None,
-                    min_count: int = 1):
-        """用全部句子建字符级词表 (build the char vocab); 给了 vocab_file 就顺便存盘。出: Tokenizer。"""
-        from studygpt.tokenizer import Tokenizer  # 延迟导入：只读数据的人不必加载分词器
-
-        self._ensure_processed()
-        texts = [text for dialogue in self.dialogues for text in dialogue]
-        tok = Tokenizer().build_vocab(texts, max_vocab_size=max_vocab_size, min_count=min_count)
-        if vocab_file:
-            tok.save_vocab(vocab_file)
-        return tok
-
-    def __len__(self) -> int:
-        self._ensure_processed()
-        return len(self.dialogues)
-
-    def __iter__(self) -> Iterator[Dialogue]:
-        self._ensure_processed()
-        return iter(self.dialogues)
-
-    def __getitem__(self, index):
-        self._ensure_processed()
-        return self.dialogues[index]

@@ -1,10 +1,8 @@
-"""把对话变成训练批次 (batches)：DialogueDataset（原项目接口）与打包批次 PackedBatches。
+"""把对话变成训练批次 (batches)：渲染好的窗口 (build_windows) → 打包批次 PackedBatches。
 
-原项目把每段对话填充 (pad) 到 256，真实语料上约 77% 的计算花在了填充上。这里有两种方式：
-- DialogueDataset + collate_fn：一个窗口一行，按批内最长的那行填充（兼容原项目的 DataLoader 用法）；
-- PackedBatches：把几段对话首尾相接"打包"进同一行 (packing)，几乎没有填充。
-  每个词元带上它属于第几段对话 (doc_ids) 和在该段里的位置 (positions)，
-  模型据此让注意力只在同一段对话里进行，位置编码也从每段的 0 重新开始，所以打包不会串话。
+把每段对话各自填充 (pad) 到同样长，真实语料上大部分计算会花在填充上。PackedBatches 把几段对话首尾相接
+"打包"进同一行 (packing)，几乎没有填充。每个词元带上它属于第几段对话 (doc_ids) 和在该段里的位置 (positions)，
+模型据此让注意力只在同一段对话里进行，位置编码也从每段的 0 重新开始，所以打包不会串话。
 """
 from __future__ import annotations
 
@@ -15,11 +13,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from studygpt.chat_format import IGNORE_INDEX, render_windows
 from studygpt.errors import StudyGPTError
-from studygpt.tokenizer import PAD, Tokenizer
+from studygpt.tokenizer import Tokenizer
 
 Window = tuple[np.ndarray, np.ndarray]  # (ids int32, labels int32)，长度相同
 
@@ -42,57 +39,6 @@ def split_validation(dialogues: list, fraction: float = 0.02, max_count: int = 1
     random.Random(seed).shuffle(order)
     val_idx = set(order[:n_val])
     return ([d for i, d in enumerate(dialogues) if i not in val_idx], [d for i, d in enumerate(dialogues) if i in val_idx])
-
-
-class DialogueDataset(Dataset):
-    """DialogueDataset(conv_dataset, tokenizer, max_length=256)：每个样本是一个渲染好的窗口。
-
-    conv_dataset 可以是 ConvDataset（没读过文件会先读），也可以直接是对话列表。
-    每个样本是 dict(input_ids, labels, attention_mask)，都填充到 max_length，
-    所以 PyTorch 默认的 collate 也能用；用 `collate_fn=dataset.collate_fn` 则只填充到批内最长。
-    """
-
-    def __init__(self, conv_dataset, tokenizer: Tokenizer, max_length: int = 256):
-        dialogues = conv_dataset
-        if hasattr(conv_dataset, "process_file"):  # ConvDataset：原项目的用法
-            if not conv_dataset.dialogues:
-                conv_dataset.process_file()
-            dialogues = conv_dataset.dialogues
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.pad_id = tokenizer.token_id(PAD)
-        self.stats: Counter = Counter()
-        self.windows = build_windows(dialogues, tokenizer, max_length, self.stats)
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def __getitem__(self, i: int) -> dict:
-        return pad_batch([self.windows[i]], self.pad_id, self.max_length, squeeze=True)
-
-    def collate_fn(self, items: list[dict]) -> dict:
-        """把若干样本拼成一批，只填充到批内最长的那一行。"""
-        width = max(int(item["attention_mask"].sum()) for item in items)
-        return {k: torch.stack([item[k][:width] for item in items]) for k in items[0]}
-
-    def padding_fraction(self, batch_size: int) -> float:
-        """按顺序成批、填充到批内最长时，填充占的比例。"""
-        lengths = [len(w[0]) for w in self.windows]
-        padded = sum(max(lengths[i:i + batch_size]) * len(lengths[i:i + batch_size])
-                     for i in range(0, len(lengths), batch_size))
-        return 1 - sum(lengths) / max(padded, 1)
-
-
-def pad_batch(windows: Sequence[Window], pad_id: int, width: int, squeeze: bool = False) -> dict:
-    """右侧填充 (right padding) 到 width：填充位置的标签为 -100，attention_mask 为 0。"""
-    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(windows), width), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((len(windows), width), dtype=torch.long)
-    for r, (w_ids, w_labels) in enumerate(windows):
-        n = len(w_ids)
-        ids[r, :n], labels[r, :n], mask[r, :n] = torch.from_numpy(w_ids), torch.from_numpy(w_labels), 1
-    batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
-    return {k: v[0] for k, v in batch.items()} if squeeze else batch
 
 
 def pack_rows(lengths: Sequence[int], seq_len: int, pool: int = 16) -> list[list[int]]:

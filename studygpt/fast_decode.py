@@ -3,7 +3,7 @@
 为什么需要它：批大小 1 时，每生成一个词元都要把全部权重从内存读一遍（study 预设约 72 MB），
 所以速度的上限是内存带宽 (memory bandwidth)，不是算力。普通路径（generate.py 的 decode_one_token）
 每层要调十几个小算子，每个都有几微秒的调度开销，还要唤醒线程；向量×矩阵交给 BLAS，读权重也不够快。
-在我们的 2 核 AVX2 机器上，它只跑到"权重流上限"的三到四成；这里的编译路径快约 2 倍（docs/performance.md）。
+所以普通路径离"权重流上限"还很远；编译路径快得多（实测见 docs/performance.md）。
 
 这里用 torch.compile（inductor 后端）把整步编成一个内核，做这几件事：
 1. 原地用缓存：KVCache 本来就是 (B, nh, max_len, hs) 的固定大小张量，新词元的 k/v 直接写进第 pos 个位置
@@ -17,7 +17,8 @@
    省掉之后二十来个"冷"的小算子调用。
 
 数学与 model.py、generate.py 完全相同，tests/test_fast_decode.py 逐步比较两条路径的 logits 与抽出的词元。
-用法：compile_decoding(model) 之后，generate.py 的 decode_and_choose（生成循环）与 decode_one_token 自动走这里；
+用法：compile_decoding(model) 把编译好的解码器挂在这个模型对象上（model.compiled_decoder），之后
+generate.py 的 decode_and_choose（生成循环）与 decode_one_token 自动走这里（见 generate.compiled_decoder_for）；
 命令行里是 `studygpt chat --compile`。第一次编译要十几秒到一分钟（之后 inductor 有磁盘缓存）。
 
 形状记号：B 批大小 (batch) · T 序列长度 (time) · C 通道 (d_model) · nh 头数 · hs 每头维度 · V 词表大小
@@ -43,7 +44,7 @@ def vector_matrix(x: torch.Tensor, weight: torch.Tensor, streams: int = 4) -> to
     每个输出读一整行权重，行优先存放时就是连续地读内存，这正是带宽受限时该有的读法。
     再把矩阵按行切成 streams 块：几块的归约互不依赖，inductor 把它们放进同一个循环，每个线程于是同时读
     几段连续内存（几个"内存流"），路上同时有更多内存请求 (memory-level parallelism)。只读一段时，
-    一个核等不满内存带宽：在我们的机器上，17 个依次相连的矩阵 × 向量从 13.6 GB/s 提到 18.2 GB/s（切 4 块最好）。
+    一个核等不满内存带宽；切成 4 块在我们测过的机器上最好（docs/performance.md）。
     """
     return torch.cat([(x.unsqueeze(-2) * rows).sum(-1) for rows in weight.chunk(streams, dim=0)], dim=-1)
 
@@ -93,7 +94,7 @@ def decode_and_sample(token, positions, embedding, final_norm, layers, cache_k, 
     greedy、top_k 与 use_top_p 决定图的"形状"（做不做哪一步），换了才重编（top_k 第二次换值后变成可变的）。
     返回 (下一个词元 (1,), 真正用来抽样的分布 probs (V,))。
     为什么要并进来：解码刚把几十 MB 权重流过缓存，之后再一个个调抽样的小算子，每个都是"冷"的，
-    二十来个加起来约 0.7 ms，比一个词元时间的一成还多。
+    二十来个加起来占一个词元时间不小的一部分。
     """
     logits = decode_step(token, positions, embedding, final_norm, layers, cache_k, cache_v, rope_cos, rope_sin,
                          n_head=n_head, hidden=hidden, eps=eps).float()
@@ -119,7 +120,7 @@ class CompiledDecoder:
         self.positions = torch.arange(cfg.max_len, device=model.rope_cos.device)
         self.params = self.weights()
         shape = dict(n_head=cfg.n_head, hidden=cfg.ffn_hidden, eps=cfg.norm_eps)
-        # fullgraph：整步必须编成一个图，做不到就报错。另外两项省掉每步调用时的 Python 开销（study 上合计约 0.5–1 ms）：
+        # fullgraph：整步必须编成一个图，做不到就报错。另外两项省掉每步调用时的 Python 开销：
         # size_asserts=False 不再逐个核对输入的形状与步长（dynamo 的守卫 (guards) 已经查过）；
         # cpp_wrapper=True 用 C++ 而不是 Python 来分配中间张量、调用内核。
         # 采样设置里的小数（温度、惩罚、top_p）编译成输入，改它们不会重编；贪心与否、有没有 top-k/top-p 换了才重编。
@@ -130,7 +131,7 @@ class CompiledDecoder:
 
     def weights(self) -> tuple:
         """按 decode_step 要的顺序排好的权重。存的是 nn.Parameter 对象本身：load_state_dict 与 p.data = … 都原地改它们，
-        这里自然看到新值；每步现取要访问几十次模块属性（约 0.1–0.2 ms），所以只取一次。"""
+        这里自然看到新值；每步现取要访问几十次模块属性，所以只取一次。"""
         m = self.model
         layers = tuple((b.attention_norm.weight, b.attention.wqkv.weight, b.attention.wo.weight,
                         b.ffn_norm.weight, b.feed_forward.w13.weight, b.feed_forward.w2.weight) for b in m.layers)
@@ -187,7 +188,7 @@ def compile_decoding(model: DialogueModel, sampling: SamplingConfig | None = Non
     sampling：将要用的采样设置，先按它编译好（默认 SamplingConfig()）；之后换成不同"形状"的设置
     （贪心 ↔ 抽样、加上或去掉 top-k/top-p）会在第一次用到时再编译一次。
     权重改为行优先存放（形状与数值不变，只是内存里的顺序）：编译出的归约循环按行连续读权重最快。
-    普通路径对行优先权重也照样正确，只是逐词生成慢一些；训练不受影响。
+    普通路径对行优先权重也照样正确，只是逐词生成慢一些（见 inference.column_major_weights）；训练不受影响。
     """
     for p in model.parameters():
         p.data = p.data.contiguous()

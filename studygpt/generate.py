@@ -54,7 +54,7 @@ class SamplingConfig:
 class GenerationSettings:
     """一次生成的全部设置：怎样抽样 (sampling)、回答最多多少个词元 (max_length)、随机种子 (seed，None 表示每次不同)。
 
-    命令行、聊天、快速上手、服务器与 generate_response 都用它。平铺的名字（原接口的关键字
+    命令行、聊天、快速上手、服务器与 generate_response 都用它。平铺的名字（generate_response 的关键字
     temperature, top_k, top_p, repetition_penalty, max_length, seed）用 updated / as_options 读写。
     """
     sampling: SamplingConfig = field(default_factory=SamplingConfig)

@@ -1,9 +1,9 @@
 """字符级分词器 (character-level tokenizer) 与 vocab.txt。
 
 一个字符就是一个词元 (token)：`你好` → [你, 好]。空格、制表符、换行也都是真正的字符，
-不会像原项目那样被变成 `<unk>`。
+有自己的编号，不会变成 `<unk>`。
 
-特殊词元 (special tokens) 固定排在词表最前面，编号与原项目的 vocab.txt 一致：
+特殊词元 (special tokens) 固定排在词表最前面，编号固定（别处写的同格式 vocab.txt 也能直接读）：
     <|user|> 0 · <|assistant|> 1 · <|end|> 2 · <pad> 3 · <unk> 4 · <bos> 5 · <eos> 6
 它们只能由程序按编号插入（见 chat_format.py）。用户输入的文字 `<|end|>` 只是 7 个普通字符，
 `encode` 不会把它认成控制词元——否则用户就能"注入"对话结构 (prompt injection)。
@@ -103,7 +103,7 @@ class Tokenizer:
         Path(path).write_text("".join(lines), encoding="utf-8")
 
     def load_vocab(self, path: str | Path) -> "Tokenizer":
-        """读 vocab.txt（本项目或原项目写的都行）。返回 self，所以可以 `Tokenizer().load_vocab(p)`。"""
+        """读 vocab.txt（每行 `token<TAB>id`，特殊词元编号如上）。返回 self，所以可以 `Tokenizer().load_vocab(p)`。"""
         path = Path(path)
         if not path.is_file():
             raise StudyGPTError(f"{path}: 找不到词表文件 (vocab file not found)；请先训练或用 --vocab 指定正确路径。")

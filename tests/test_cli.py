@@ -105,3 +105,47 @@ def test_tokenize_shows_mask_when_piped():
 def test_info_prints_breakdown():
     result = run("info", "--preset", "study")
     assert result.returncode == 0 and "合计 (total)" in result.stdout and "17,969,664" in result.stdout
+
+
+def test_train_help_lists_every_setting_with_its_default():
+    import dataclasses
+    from studygpt.cli import build_parser
+    from studygpt.model import ModelConfig
+    from studygpt.optim import TrainConfig
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    lines = train.format_help().splitlines()
+    settings = [f for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size"] + list(dataclasses.fields(TrainConfig))
+    for f in settings:  # 每个字段一行：名字和 dataclass 的默认值（配置里新加的字段自动出现）
+        line = next((ln for ln in lines if ln.split()[:1] == [f"--{f.name}"]), None)
+        assert line is not None and str(f.default) in line, f.name
+    assert not any(ln.split()[:1] == ["--vocab_size"] for ln in lines)  # vocab_size 由数据决定
+
+
+@pytest.mark.parametrize("alias, original, fragment", [
+    (["tokenize", "你好", "你好！"], ["inspect", "tokens", "你好", "你好！"], "[你][好][！][<|end|>]"),
+    (["info", "--preset", "tiny"], ["inspect", "params", "--preset", "tiny"], "合计 (total)"),
+])
+def test_old_command_names_are_aliases(capsys, alias, original, fragment):
+    from studygpt.cli import main
+    outputs = []
+    for argv in (alias, original):
+        assert main(argv) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and fragment in outputs[0]
+
+
+def test_eval_uses_the_shared_sampling_flags_with_eval_defaults():
+    from studygpt.commands import generation_settings
+    from studygpt.evaluate import EVAL_SETTINGS
+    from studygpt.generate import GenerationSettings, SamplingConfig
+    parser = build_parser()
+    default = parser.parse_args(["eval", "runs/a", "--data", "v.conv"])
+    assert generation_settings(default) == EVAL_SETTINGS  # 没给参数：与 evaluate_model 的默认相同
+    args = parser.parse_args(["eval", "runs/a", "--data", "v.conv", "--top-p", "0.9", "--repetition-penalty", "1.2",
+                              "--max-length", "20"])
+    assert generation_settings(args) == GenerationSettings(SamplingConfig(0.7, 50, 0.9, 1.2), 20, None)
+    chat = parser.parse_args(["chat", "runs/a", "--temperature", "0", "--seed", "4"])
+    assert generation_settings(chat) == GenerationSettings(SamplingConfig(temperature=0.0), 100, 4)
+    for name in ("chat", "generate", "eval", "serve", "train", "quickstart"):  # 同一个 --device 帮助
+        p = parser._subparsers._group_actions[0].choices[name]
+        assert any(a.dest == "device" and "默认自动选择" in a.help for a in p._actions), name

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studygpt.data import ConvDataset, ReadReport, iter_dialogues, read_dialogues, to_messages
+from studygpt.data import ReadReport, iter_dialogues, read_dialogues, to_messages
 from studygpt.errors import StudyGPTError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -251,28 +251,6 @@ def test_summary_names_reasons_and_line_numbers(tmp_path):
     assert "1 段对话 (dialogues)" in summary and "2 句 (turns)" in summary
     assert "1 行既不是 M 也不是 E (bad_line: 第 4 行)" in summary
     assert "unanswered_turn: 第 5 行" in summary
-
-
-# ===== ConvDataset（原项目接口 original API）=====
-
-def test_conv_dataset_process_file(tmp_path, capsys):
-    dataset = ConvDataset(write(tmp_path, "E\nM 你好\nM 你好呀\nE\nM 再见\nM 拜拜\nM 多余\n"))
-    assert dataset.dialogues == [] and dataset.report is None
-    dialogues = dataset.process_file()
-    assert dialogues is dataset.dialogues == [["你好", "你好呀"], ["再见", "拜拜"]]
-    assert all(isinstance(t, str) for d in dataset.dialogues for t in d)
-    assert dataset.report.skipped == {"unanswered_turn": 1}
-    assert len(dataset) == 2 and dataset[1] == ["再见", "拜拜"] and list(dataset) == dialogues
-    assert capsys.readouterr().out == ""
-
-
-def test_conv_dataset_build_vocab_writes_vocab_file(tmp_path):
-    dataset = ConvDataset(write(tmp_path, "E\nM 你好\nM 你好呀\n"))
-    vocab_file = tmp_path / "vocab.txt"
-    tok = dataset.build_vocab(max_vocab_size=100, vocab_file=vocab_file)  # 没调 process_file 也会先读
-    assert len(dataset) == 1
-    assert {"你", "好", "呀"} <= set(tok.vocab)
-    assert vocab_file.exists() and "呀" in vocab_file.read_text(encoding="utf-8")
 
 
 # ===== 真实语料 (real corpora in ../shared/data) =====

@@ -227,3 +227,11 @@ def test_cli_eval_bad_input_is_one_line_exit_2(which, two_runs, tmp_path, capsys
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("错误 (error):") and err.count("\n") == 1, err
+
+
+def test_loss_summary_is_the_one_perplexity_and_bpc_formula():
+    from studygpt.evaluate import loss_summary
+    out = loss_summary(total_nll=20.0, tokens=10, chars=8)
+    assert out["loss"] == 2.0 and out["tokens"] == 10 and out["chars"] == 8
+    assert math.isclose(out["perplexity"], math.exp(2.0)) and math.isclose(out["bpc"], 20.0 / (8 * math.log(2)))
+    assert loss_summary(0.0, 0, 0)["loss"] == 0.0  # 没有词元时不除以 0

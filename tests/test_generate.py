@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from studygpt.errors import StudyGPTError
-from studygpt.generate import (SamplingConfig, apply_repetition_penalty, fit_prompt, generate_response,
-                               process_logits, sample, stream_response)
+from studygpt.generate import (GenerationSettings, SamplingConfig, apply_repetition_penalty, eval_mode, fit_prompt,
+                               generate_response, process_logits, prompt_budget, sample, stream_response)
 from tests.conftest import tiny_model
 
 LOGITS = torch.tensor([3.0, 2.0, 1.0, 0.0, -1.0])
@@ -92,3 +92,43 @@ def test_greedy_batch_matches_one_by_one(tokenizer):
     alone = [generate_response(model, tokenizer, q, max_length=12, temperature=0) for q in questions]
     from studygpt.generate import greedy_batch
     assert greedy_batch(model, tokenizer, questions, max_length=12, batch_size=2) == alone
+
+
+def test_generation_settings_and_the_original_keywords_give_the_same_reply(tokenizer):
+    model = tiny_model(tokenizer.vocab_size)
+    settings = GenerationSettings(SamplingConfig(temperature=1.0, top_k=5), max_length=15, seed=2)
+    typed = generate_response(model, tokenizer, "你好", settings=settings)
+    assert typed == generate_response(model, tokenizer, "你好", max_length=15, temperature=1.0, top_k=5, seed=2)
+    assert typed == "".join(stream_response(model, tokenizer, "你好", settings=settings))
+    # 关键字改写 settings 里的同名项
+    assert generate_response(model, tokenizer, "你好", settings=settings, temperature=0) == \
+        generate_response(model, tokenizer, "你好", max_length=15, temperature=0, top_k=5)
+
+
+def test_generation_settings_flat_names_and_validation():
+    s = GenerationSettings().updated(temperature=0.0, seed=3, max_length=7)
+    assert s.sampling.temperature == 0.0 and s.seed == 3 and s.max_length == 7
+    assert s.as_options() == {"temperature": 0.0, "top_k": None, "top_p": None, "repetition_penalty": 1.0,
+                              "max_length": 7, "seed": 3}
+    assert GenerationSettings().updated(**s.as_options()) == s
+    for bad in ({"tempreature": 1.0}, {"max_length": 0}, {"temperature": None}, {"top_k": 0}):
+        with pytest.raises(StudyGPTError):
+            GenerationSettings().updated(**bad)
+
+
+def test_prompt_budget_leaves_room_for_the_reply_but_at_most_half():
+    assert prompt_budget(64, 10) == 54
+    assert prompt_budget(64, 100) == 32  # 回答再长也只留一半，提问至少还有一半
+    assert prompt_budget(64, 32) == 32
+
+
+def test_eval_mode_restores_the_previous_mode_even_after_an_error():
+    model = tiny_model(10).train()
+    with pytest.raises(RuntimeError):
+        with eval_mode(model):
+            assert not model.training
+            raise RuntimeError("boom")
+    assert model.training
+    with eval_mode(model.eval()):
+        pass
+    assert not model.training

@@ -127,3 +127,12 @@ def test_seed_style_constructor_and_breakdown():
     parts = dict(model.param_breakdown())
     assert parts["合计 (total)"] == model.num_params()
     assert sum(v for k, v in model.param_breakdown()[:-1]) == model.num_params()
+
+
+def test_lm_loss_sum_is_mean_times_label_count():
+    model = tiny_model(V)
+    x = torch.randint(0, V, (3, 12))
+    labels = x.masked_fill(torch.rand(3, 12) < 0.5, -100)
+    mean, n = lm_loss(model, {"input_ids": x, "labels": labels})
+    total, n_sum = lm_loss(model, {"input_ids": x, "labels": labels}, reduction="sum")
+    assert n == n_sum > 0 and torch.allclose(total, mean * n, rtol=1e-5)
