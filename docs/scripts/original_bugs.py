@@ -15,6 +15,7 @@ test_causality_future_token_does_not_change_past_logits 做的就是这个）：
 import torch
 import torch.nn as nn
 
+from studygpt.inspect_tools import manual_attention_path
 from studygpt.model import DialogueModel
 
 torch.manual_seed(0)
@@ -69,7 +70,6 @@ ids_other[1] = torch.randint(0, 50, (T,))
 ids_future = ids.clone()
 ids_future[:, 5] = (ids[:, 5] + 1) % 50
 report("StudyGPT DialogueModel（快速路径 SDPA）", differences(model, ids, ids_other, ids_future))
-for layer in model.layers:
-    layer.attention.use_manual = True                      # 手写的注意力路径：同样的检查
-report("StudyGPT DialogueModel（手写注意力 manual）", differences(model, ids, ids_other, ids_future))
+with manual_attention_path(model):                        # 手写的注意力路径：同样的检查
+    report("StudyGPT DialogueModel（手写注意力 manual）", differences(model, ids, ids_other, ids_future))
 print("bug 1 里词元之间不交换信息，所以\"改位置 5\"那一列是 0——它不是没有 bug，而是根本没在看上下文。")
