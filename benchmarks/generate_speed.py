@@ -28,6 +28,7 @@ from _common import (append_results, fast_bf16, matmul_peak, memory_bandwidth, p
                      print_table, reset_peak_rss)
 from studygpt.fast_decode import compile_decoding
 from studygpt.generate import SamplingConfig, decode_one_token, generate_tokens, prefill, process_logits, sample
+from studygpt.inference import column_major_weights
 from studygpt.model import DialogueModel, KVCache, ModelConfig
 from studygpt.presets import get_preset
 from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer
@@ -65,7 +66,8 @@ def build_model(preset: str, vocab_size: int, dtype: torch.dtype) -> DialogueMod
     cfg = dict(get_preset(preset)["model"])
     cfg["max_len"] = max(cfg["max_len"], 256)
     torch.manual_seed(0)
-    return DialogueModel(config=ModelConfig(vocab_size=vocab_size, **cfg)).to(dtype).eval()
+    model = DialogueModel(config=ModelConfig(vocab_size=vocab_size, **cfg)).to(dtype).eval()
+    return column_major_weights(model)  # 与命令行加载模型时一样（inference.load_for_inference）
 
 
 def weight_bytes_per_token(model: DialogueModel) -> int:
