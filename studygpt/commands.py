@@ -40,7 +40,7 @@ def cmd_train(args, overrides: dict) -> int:
     return 0
 
 
-def load_for(args, settings=None):
+def load_run(args, settings=None):
     """chat / generate / serve：加载 args.run；--compile 时按这套生成设置的采样先编译好逐词解码。"""
     from studygpt.generate import GenerationSettings
     from studygpt.inference import load_for_inference
@@ -51,7 +51,7 @@ def load_for(args, settings=None):
 def cmd_chat(args, overrides: dict) -> int:
     from studygpt.chat import chat_loop
     settings = generation_settings(args)
-    model, tokenizer = load_for(args, settings)
+    model, tokenizer = load_run(args, settings)
     chat_loop(model, tokenizer, settings)
     return 0
 
@@ -59,7 +59,7 @@ def cmd_chat(args, overrides: dict) -> int:
 def cmd_generate(args, overrides: dict) -> int:
     from studygpt.generate import stream_response
     settings = generation_settings(args)
-    model, tokenizer = load_for(args, settings)
+    model, tokenizer = load_run(args, settings)
     for piece in stream_response(model, tokenizer, args.text, settings=settings):
         print(piece, end="", flush=True)
     print()
@@ -136,7 +136,7 @@ def cmd_serve(args, overrides: dict) -> int:
     from studygpt.checkpoint import CHECKPOINT_NAMES
     from studygpt.serve import ServeSettings, run_server
     settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key)  # 先校验设置，再加载模型
-    model, tokenizer = load_for(args)
+    model, tokenizer = load_run(args)
     run = Path(args.run).resolve()
     settings.model_id = run.parent.name if run.name in CHECKPOINT_NAMES else run.name  # runs/NAME/best → NAME
     run_server(model, tokenizer, settings, host=args.host, port=args.port)
