@@ -311,6 +311,8 @@ def stream_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str,
                     settings: GenerationSettings | None = None, history: Sequence[str] | None = None,
                     **options) -> Iterator[str]:
     """边生成边产出文字片段（每次一个字）。参数同 generate_response。"""
+    if settings is not None and not isinstance(settings, GenerationSettings):
+        raise StudyGPTError(f"settings 应是 GenerationSettings，收到 {settings!r}；max_length、temperature 等请写成关键字参数。")
     settings = (settings or GenerationSettings()).updated(**options)
     budget = prompt_budget(model.config.max_len, settings.max_length)  # 给回答留出位置
     prompt = fit_prompt(tokenizer, history or [], input_text, budget)

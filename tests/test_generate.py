@@ -132,3 +132,9 @@ def test_eval_mode_restores_the_previous_mode_even_after_an_error():
     with eval_mode(model.eval()):
         pass
     assert not model.training
+
+
+def test_positional_numbers_after_device_are_a_clear_error(tokenizer):
+    model = tiny_model(tokenizer.vocab_size)
+    with pytest.raises(StudyGPTError, match="关键字"):
+        generate_response(model, tokenizer, "你好", "cpu", 20)
