@@ -34,7 +34,9 @@ def cmd_train(args, overrides: dict) -> int:
     val_text = f" · 验证 loss {val['loss']:.3f} · bpc {val['bpc']:.3f}" if val else ""
     print(f"完成 (done): {summary['steps']} 步, {summary['elapsed_s']:.0f} 秒, "
           f"{summary['tokens_per_s']:,.0f} tokens/s{val_text}")
-    print(f"检查点 (checkpoints): {trainer.out_dir}/last  ·  聊天：studygpt chat {trainer.out_dir}")
+    best = summary.get("best")
+    best_text = f"{trainer.out_dir}/best（第 {best['step']} 步，验证损失 {best['val_loss']:.3f}）· " if best else ""
+    print(f"检查点 (checkpoints): {best_text}{trainer.out_dir}/last  ·  聊天（默认用 best）：studygpt chat {trainer.out_dir}")
     return 0
 
 
@@ -42,7 +44,7 @@ def load_for_inference(run: str, device: str | None, compile_for=None):
     """加载检查点。compile_for 是一个 SamplingConfig 时，按这套采样设置先编译好逐词解码（--compile）。"""
     from studygpt.checkpoint import load_model
     from studygpt.hardware import pick_device
-    model, tokenizer, _ = load_model(run, pick_device(device))
+    model, tokenizer, _ = load_model(run, pick_device(device), announce=True)  # 说清用的是哪个检查点
     if compile_for is not None:
         from studygpt.fast_decode import compile_decoding
         print("编译逐词解码 (compiling the decode step)：第一次要十几秒到一分钟……", file=sys.stderr)
