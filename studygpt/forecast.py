@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -22,7 +21,7 @@ import torch
 
 from studygpt.errors import StudyGPTError
 
-GB = 1024 ** 3
+GB, MB = 1024 ** 3, 1024 ** 2
 
 
 def process_rss() -> int | None:
@@ -98,7 +97,7 @@ class Forecast:
             budget = f"预算 {self.total_steps:,} 步 ≈ {self.epochs:.2f} 个 epoch"
         else:
             budget = f"预算 {self.max_minutes:g} 分钟：能走几个 epoch 要等测完前几步的速度"
-        parts = " + ".join(f"{name} {size / GB:.2f}" for name, size in self.memory.items())
+        parts = " + ".join(f"{name} {size / MB:,.0f} MB" for name, size in self.memory.items())
         limit = f"，{self.limit_name} {self.limit / GB:.1f} GB" if self.limit else ""
         return [f"预测 (forecast): 参数 {self.params:,} · {per_epoch} · {budget}",
                 f"  内存估计 (memory, {self.device}): {parts} = {self.memory_total / GB:.2f} GB{limit}"]
@@ -133,8 +132,9 @@ def make_forecast(trainer) -> Forecast:
     if hasattr(trainer.train_loader, "set_epoch"):
         trainer.train_loader.set_epoch(trainer.epoch)  # 预测的是接下来这个 epoch
     params = model.num_params()
-    rows = math.ceil(c.batch_size / trainer.dist.world_size)   # 每个进程每个小批次的行数
     batch = first_batch(trainer.train_loader)
+    # 每个进程每个小批次的行数：以数据真正给出的为准（DataLoader 的 batch_size 可能和配置不同）
+    rows = batch["input_ids"].shape[0] if batch else getattr(trainer.train_loader, "batch_size", None) or c.batch_size
     seq_len = batch["input_ids"].shape[1] if batch else c.seq_len
     # 有标签的位置（只学助手的回答）：按第一个批次的比例估计；不知道时按全部估计（偏大，更安全）
     labelled_share = float((batch["labels"][:, 1:] != -100).float().mean()) if batch else 1.0
@@ -150,6 +150,12 @@ def make_forecast(trainer) -> Forecast:
                     c.max_minutes, memory, limit, limit_name, str(device))
 
 
+def minutes_text(minutes: float) -> str:
+    if minutes >= 1:
+        return f"{minutes:.1f} 分钟"
+    return f"{minutes * 60:.1f} 秒" if minutes * 60 < 10 else f"{minutes * 60:.0f} 秒"
+
+
 def time_estimate(seconds_per_step: float, steps_per_epoch: int | None, total_steps: int | None,
                   max_minutes: float | None) -> str:
     """前几个优化步实测的速度 → "每个 epoch 约 X 分钟，全部约 Y 分钟"（不含验证的时间）。"""
@@ -157,7 +163,7 @@ def time_estimate(seconds_per_step: float, steps_per_epoch: int | None, total_st
     if max_minutes is not None:
         total_min = min(total_min, max_minutes) if total_min is not None else max_minutes
     if not steps_per_epoch:
-        return f"每步约 {seconds_per_step:.2f} 秒，全部约 {total_min:.1f} 分钟"
+        return f"每步约 {seconds_per_step:.2f} 秒，全部约 {minutes_text(total_min)}"
     epoch_min = steps_per_epoch * seconds_per_step / 60
-    return (f"每步约 {seconds_per_step:.2f} 秒：每个 epoch 约 {epoch_min:.1f} 分钟，全部约 {total_min:.1f} 分钟"
+    return (f"每步约 {seconds_per_step:.2f} 秒：每个 epoch 约 {minutes_text(epoch_min)}，全部约 {minutes_text(total_min)}"
             f"（约 {total_min / epoch_min:.2f} 个 epoch，不含验证）")

@@ -2,7 +2,7 @@
 
 过拟合 (overfitting)：模型开始背训练集，训练损失还在降，没见过的验证集上的损失却在升。
 OverfitGuard 看每一次验证的 (验证损失, 这段时间的平均训练损失)：
-- 验证损失连续上升 rises 次、同时训练损失在降 → 给出一句带数字的中文警告（每段上升只说一次）；
+- 验证损失连续 rises 次高于最低点、同时训练损失在降 → 给出一句带数字的中文警告（每个最低点只说一次）；
 - 验证损失连续 patience 次没有创新低 → should_stop，训练循环提前停下 (early stopping)。
   最好的模型早已存在 best/，停下不丢任何东西，只省下时间。patience = 0 表示不早停。
 """
@@ -38,21 +38,20 @@ class OverfitGuard:
         return False, self.warning()
 
     def warning(self) -> str | None:
-        """最近 rises 次验证损失一次比一次高、训练损失却降了：返回警告（这段上升只返回一次）。"""
-        recent = self.points[-(self.rises + 1):]
-        if self.warned or len(recent) < self.rises + 1:
+        """验证损失已经连续 rises 次高于最低点、训练损失却比那时更低：返回警告（每个最低点只警告一次）。
+
+        不要求"一次比一次高"：验证损失有噪声，上上下下地升也是升；比的是最低点之后的每一次。
+        """
+        best, last = self.best, self.points[-1]
+        if self.warned or self.since_best < self.rises:
             return None
-        val_rising = all(a["val_loss"] < b["val_loss"] for a, b in zip(recent, recent[1:]))
-        first, last = recent[0], recent[-1]
-        train_falling = None not in (first["train_loss"], last["train_loss"]) and last["train_loss"] < first["train_loss"]
-        if not (val_rising and train_falling):
-            return None
+        if None in (best["train_loss"], last["train_loss"]) or last["train_loss"] >= best["train_loss"]:
+            return None  # 训练损失也没降：是学不动了（学习率、模型太小），不是过拟合
         self.warned = True
-        best = self.best
-        return (f"过拟合警告 (overfitting)：从第 {first['epoch'] + 1} 个 epoch（第 {first['step']} 步）起验证损失连续上升 "
-                f"{self.rises} 次，{first['val_loss']:.3f} → {last['val_loss']:.3f}，训练损失却从 "
-                f"{first['train_loss']:.3f} 降到 {last['train_loss']:.3f}：模型在背训练集；最好的模型是第 "
-                f"{best['step']} 步（验证损失 {best['val_loss']:.3f}），保存在 best/。")
+        return (f"过拟合警告 (overfitting)：从第 {best['epoch'] + 1} 个 epoch（第 {best['step']} 步）起验证损失上升，"
+                f"连续 {self.since_best} 次高于最低点 {best['val_loss']:.3f}（现在 {last['val_loss']:.3f}），"
+                f"训练损失却从 {best['train_loss']:.3f} 降到 {last['train_loss']:.3f}：模型在背训练集；"
+                f"最好的模型（第 {best['step']} 步）保存在 best/。")
 
     def stop_message(self) -> str:
         best = self.best

@@ -176,7 +176,7 @@ class TransformerTrainer:
         for line in self.forecast.lines():
             self.log(line)
         if c.check_memory:
-            self.forecast.check_fits(c.batch_size, c.grad_accum_steps)
+            self.forecast.check_fits(getattr(self.train_loader, "batch_size", None) or c.batch_size, c.grad_accum_steps)
         self.val_mark = int(self.scheduler.progress * c.eval_points)  # 续训时已经走过的验证刻度
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
         start = time.perf_counter() - self.elapsed_before
