@@ -18,12 +18,12 @@ class OverfitGuard:
 
     @property
     def best(self) -> dict | None:
-        return self.points[self.best_index] if self.points else None
+        return self.points[self.best_index] if self.best_index >= 0 else None
 
     @property
     def since_best(self) -> int:
         """最好的那次之后，又验证了几次（都没有更好）。"""
-        return len(self.points) - 1 - self.best_index if self.points else 0
+        return len(self.points) - 1 - self.best_index if self.best_index >= 0 else 0
 
     @property
     def should_stop(self) -> bool:
@@ -31,8 +31,9 @@ class OverfitGuard:
 
     def observe(self, step: int, epoch: int, val_loss: float, train_loss: float | None) -> tuple[bool, str | None]:
         """记下一次验证。返回 (是不是新的最好, 过拟合警告或 None)。epoch 从 0 数。"""
+        is_best = self.best is None or val_loss < self.best["val_loss"]
         self.points.append({"step": step, "epoch": epoch, "val_loss": val_loss, "train_loss": train_loss})
-        if self.best is None or self.best_index < 0 or val_loss < self.best["val_loss"]:
+        if is_best:
             self.best_index, self.warned = len(self.points) - 1, False
             return True, None
         return False, self.warning()

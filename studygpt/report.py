@@ -54,21 +54,21 @@ def overfit_section(guard, summary: dict) -> list[str]:
         return [title, "没有验证集，无法判断 (no validation set)；请给 --val，或让训练语料留出一部分。", curve]
     best, last = guard.best, guard.points[-1]
     rise = last["val_loss"] / best["val_loss"] - 1
+    train = {k: "—" if p["train_loss"] is None else f"{p['train_loss']:.3f}" for k, p in (("best", best), ("last", last))}
     if best is last:
         verdict = (f"没有 (no)：验证损失到最后一次验证还在创新低（{best['val_loss']:.3f}）。"
                    "模型还没学够：可以训练更久，或者用更大的模型。")
     elif guard.warned or summary.get("early_stopped"):
         verdict = (f"是 (yes)：验证损失在第 {best['epoch'] + 1} 个 epoch（第 {best['step']} 步）降到最低 "
                    f"{best['val_loss']:.3f}，之后升到 {last['val_loss']:.3f}（+{rise:.1%}），训练损失却从 "
-                   f"{best['train_loss']:.3f} 降到 {last['train_loss']:.3f}。best/ 是最低点的模型，chat / eval 默认用它。")
+                   f"{train['best']} 降到 {train['last']}。best/ 是最低点的模型，chat / eval 默认用它。")
     else:
         verdict = (f"还不明显 (not clearly)：最低点在第 {best['step']} 步（{best['val_loss']:.3f}），"
                    f"最后一次 {last['val_loss']:.3f}（{rise:+.1%}）。best/ 是最低点的模型。")
     if summary.get("early_stopped"):
         verdict += f"训练因早停 (early stopping) 在第 {summary['steps']} 步结束。"
-    rows = [[name, p["step"], p["epoch"] + 1, f"{p['val_loss']:.3f}",
-             f"{p['train_loss']:.3f}" if p["train_loss"] is not None else "—"]
-            for name, p in [("最低 (best)", best), ("最后 (last)", last)]]
+    rows = [[name, p["step"], p["epoch"] + 1, f"{p['val_loss']:.3f}", train[key]]
+            for name, key, p in [("最低 (best)", "best", best), ("最后 (last)", "last", last)]]
     return [title, verdict, md_table(["", "步 (step)", "epoch", "验证损失 (val loss)", "训练损失 (train loss)"], rows),
             f"共验证 {len(guard.points)} 次。", curve]
 

@@ -124,3 +124,16 @@ def test_tensorboard_scalars_when_installed(tokenizer, tmp_path):
     pytest.importorskip("tensorboard")
     make_trainer(tokenizer, tmp_path, max_steps=3).train()
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_guard_warns_only_when_training_loss_still_falls():
+    from studygpt.overfit import OverfitGuard
+    stuck, memorising = OverfitGuard(rises=3, patience=5), OverfitGuard(rises=3, patience=5)
+    for i, val in enumerate([3.0, 2.5, 2.7, 2.6, 2.8]):   # 最低点之后连续 3 次都更高（有起伏）
+        _, stuck_warning = stuck.observe(i, i, val, 2.0)            # 训练损失不动：学不动，不是过拟合
+        _, memorising_warning = memorising.observe(i, i, val, 2.0 - 0.2 * i)
+    assert stuck_warning is None and "从第 2 个 epoch（第 1 步）起验证损失上升" in memorising_warning
+    assert not memorising.should_stop and memorising.best["step"] == 1
+    for i in range(5, 7):
+        memorising.observe(i, i, 2.9, 1.0)
+    assert memorising.since_best == 5 and memorising.should_stop
