@@ -94,7 +94,7 @@ class Forecast:
         per_epoch = (f"每个 epoch {self.tokens_per_epoch:,} 个词元、{self.steps_per_epoch:,} 个优化步"
                      if self.tokens_per_epoch is not None and self.steps_per_epoch else "每个 epoch 的大小未知（数据没有长度）")
         if self.epochs is not None:
-            budget = f"预算 {self.total_steps:,} 步 ≈ {self.epochs:.2f} 个 epoch"
+            budget = f"预算 {self.total_steps:,} 步 ≈ {self.epochs:.3g} 个 epoch"
         else:
             budget = f"预算 {self.max_minutes:g} 分钟：能走几个 epoch 要等测完前几步的速度"
         parts = " + ".join(f"{name} {size / MB:,.0f} MB" for name, size in self.memory.items())
@@ -166,4 +166,4 @@ def time_estimate(seconds_per_step: float, steps_per_epoch: int | None, total_st
         return f"每步约 {seconds_per_step:.2f} 秒，全部约 {minutes_text(total_min)}"
     epoch_min = steps_per_epoch * seconds_per_step / 60
     return (f"每步约 {seconds_per_step:.2f} 秒：每个 epoch 约 {minutes_text(epoch_min)}，全部约 {minutes_text(total_min)}"
-            f"（约 {total_min / epoch_min:.2f} 个 epoch，不含验证）")
+            f"（约 {total_min / epoch_min:.3g} 个 epoch，不含验证）")
