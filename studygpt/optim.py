@@ -39,7 +39,7 @@ class TrainConfig:
     save_every: int = 0                # 每几个 epoch 另存一份检查点 model_epoch_N（0 = 不另存；last/best 总会保存）
     eval_every: int = 0                # 每几个优化步验证一次；0 = 自动：进度每走 1/eval_points 验证一次。每个 epoch 末总会验证
     eval_points: int = 20              # 自动验证时，整个预算里至少验证几次（步数、epoch、时间预算都一样）
-    eval_batches: int = 20             # 每次验证用几个批次（固定的几个，所以每次验证花的时间一样、结果可比）
+    eval_batches: int | None = None    # 每次验证用验证集的前几个批次（固定的，所以前后可比）；None = 自动，见 validation_batches
     early_stop_patience: int = 5       # 验证损失连续这么多次没有创新低就提前停下（0 = 不早停）；best/ 总是最好的那个
     overfit_rises: int = 3             # 验证损失连续上升几次（同时训练损失在降）就打印过拟合警告
     log_every: int = 10
@@ -62,7 +62,7 @@ class TrainConfig:
             (self.max_grad_norm > 0, f"max_grad_norm={self.max_grad_norm} 必须 > 0"),
             (self.weight_decay >= 0, f"weight_decay={self.weight_decay} 必须 ≥ 0"),
             (self.eval_every >= 0 and self.eval_points >= 1, "eval_every 必须 ≥ 0，eval_points 必须 ≥ 1"),
-            (self.eval_batches >= 1, f"eval_batches={self.eval_batches} 必须 ≥ 1"),
+            (self.eval_batches is None or self.eval_batches >= 1, f"eval_batches={self.eval_batches} 必须 ≥ 1"),
             (self.early_stop_patience >= 0 and self.overfit_rises >= 1,
              "early_stop_patience 必须 ≥ 0（0 = 不早停），overfit_rises 必须 ≥ 1"),
         ]
@@ -86,6 +86,20 @@ class TrainConfig:
         if self.epochs is not None:
             return self.epochs
         return None if (self.max_steps or self.max_minutes) else 1
+
+
+def validation_batches(config: TrainConfig, total_steps: int | None, most: int = 20, share: float = 0.1) -> int:
+    """每次验证用几个批次。给了 eval_batches 就用它；否则最多 most 个，并让全部验证的计算不超过训练的 share。
+
+    一个训练批次 ≈ 3 次前向（前向 + 反向约 2 倍），验证只做前向：
+    eval_points 次 × n 个批次 ≤ share × 3 × total_steps × grad_accum_steps。只有时间预算时不知道总步数，用 most。
+    """
+    if config.eval_batches is not None:
+        return config.eval_batches
+    if not total_steps:
+        return most
+    budget = share * 3 * total_steps * config.grad_accum_steps / config.eval_points
+    return max(2, min(most, int(budget)))
 
 
 def planned_steps(config: TrainConfig, steps_per_epoch: int | None) -> int | None:

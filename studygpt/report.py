@@ -69,7 +69,7 @@ def overfit_section(guard, summary: dict) -> list[str]:
         verdict += f"训练因早停 (early stopping) 在第 {summary['steps']} 步结束。"
     rows = [[name, p["step"], p["epoch"] + 1, f"{p['val_loss']:.3f}", train[key]]
             for name, key, p in [("最低 (best)", "best", best), ("最后 (last)", "last", last)]]
-    return [title, verdict, md_table(["", "步 (step)", "epoch", "验证损失 (val loss)", "训练损失 (train loss)"], rows),
+    return [title, verdict, md_table(["", "步 (step)", "第几个 epoch", "验证损失 (val loss)", "训练损失 (train loss)"], rows),
             f"共验证 {len(guard.points)} 次。", curve]
 
 

@@ -28,7 +28,7 @@ from studygpt.forecast import make_forecast, time_estimate
 from studygpt.hardware import choose_precision
 from studygpt.metrics import MetricsLogger
 from studygpt.model import DialogueModel, lm_loss
-from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer, planned_steps
+from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer, planned_steps, validation_batches
 from studygpt.overfit import OverfitGuard
 from studygpt.plotting import plot_loss_curves
 from studygpt.tokenizer import Tokenizer
@@ -93,6 +93,7 @@ class TransformerTrainer:
         self.steps_per_epoch = math.ceil(len(train_loader) / c.grad_accum_steps) if hasattr(train_loader, "__len__") else None
         self.total_steps = planned_steps(c, self.steps_per_epoch)
         self.scheduler = WarmupCosine(self.optimizer, c, self.total_steps)
+        self.eval_batches = validation_batches(c, self.total_steps)  # 每次验证用的批次数，整个训练不变
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.use_scaler else None
         use_compile = c.compile if c.compile is not None else self.device.type == "cuda"
         self.forward_model = torch.compile(model) if use_compile else model
@@ -260,10 +261,10 @@ class TransformerTrainer:
 
     # ----- 验证与保存 -----
     def validate(self) -> dict | None:
-        """在验证集的前 eval_batches 个批次上算 loss / perplexity / bpc；没有验证集时 None。"""
+        """在验证集的前 self.eval_batches 个批次上算 loss / perplexity / bpc；没有验证集时 None。"""
         if self.val_loader is None:
             return None
-        local = evaluate_loss(self.model, self.val_loader, self.tokenizer, self.precision.dtype, self.config.eval_batches)
+        local = evaluate_loss(self.model, self.val_loader, self.tokenizer, self.precision.dtype, self.eval_batches)
         if not self.dist.enabled:
             return local
         # 各进程各算一部分验证数据：把总损失、词元数、字符数加起来再算平均

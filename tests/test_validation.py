@@ -137,3 +137,12 @@ def test_guard_warns_only_when_training_loss_still_falls():
     for i in range(5, 7):
         memorising.observe(i, i, 2.9, 1.0)
     assert memorising.since_best == 5 and memorising.should_stop
+
+
+def test_automatic_validation_batches_keep_validation_cheap():
+    from studygpt.optim import TrainConfig, validation_batches
+    auto = TrainConfig()
+    assert [validation_batches(auto, n) for n in (8, 100, 450, 1334, None)] == [2, 2, 6, 20, 20]
+    assert validation_batches(TrainConfig(eval_batches=7), 100) == 7   # 给了就用给的
+    # 自动时：eval_points 次验证 × 批次数 ≤ 训练计算的 10%（一个训练步 ≈ 3 次前向）
+    assert auto.eval_points * validation_batches(auto, 450) <= 0.1 * 3 * 450
