@@ -88,8 +88,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise StudyGPTError(f"{path}: 里面没有 model.safetensors，也没有 best/ 或 last/ 检查点；请先训练或检查路径。")
 
 
-def describe_checkpoint(ckpt: Path, meta: dict) -> str:
+def describe_checkpoint(ckpt: Path, meta: dict | None = None) -> str:
     """一句话说清加载的是哪个检查点：路径、第几步、第几个 epoch、验证损失（记录了的话）。"""
+    meta = read_meta(ckpt) if meta is None else meta
     parts = [f"第 {meta['step']} 步"] if "step" in meta else []
     if "epoch" in meta:
         parts.append(f"epoch {meta['epoch']}")

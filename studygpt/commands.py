@@ -40,11 +40,12 @@ def cmd_train(args, overrides: dict) -> int:
     return 0
 
 
-def load_for_inference(run: str, device: str | None, compile_for=None):
-    """加载检查点。compile_for 是一个 SamplingConfig 时，按这套采样设置先编译好逐词解码（--compile）。"""
+def load_for_inference(run: str, device: str | None, compile_for=None, announce: bool | None = None):
+    """加载检查点。compile_for 是一个 SamplingConfig 时，按这套采样设置先编译好逐词解码（--compile）。
+    announce：在 stderr 上说加载了哪个检查点（见 checkpoint.load_model）。"""
     from studygpt.checkpoint import load_model
     from studygpt.hardware import pick_device
-    model, tokenizer, _ = load_model(run, pick_device(device), announce=True)  # 说清用的是哪个检查点
+    model, tokenizer, _ = load_model(run, pick_device(device), announce=announce)
     if compile_for is not None:
         from studygpt.fast_decode import compile_decoding
         print("编译逐词解码 (compiling the decode step)：第一次要十几秒到一分钟……", file=sys.stderr)
@@ -63,14 +64,14 @@ def compile_settings(args):
 
 def cmd_chat(args, overrides: dict) -> int:
     from studygpt.chat import chat_loop
-    model, tokenizer = load_for_inference(args.run, args.device, compile_settings(args))
+    model, tokenizer = load_for_inference(args.run, args.device, compile_settings(args), announce=True)
     chat_loop(model, tokenizer, sampling_settings(args))
     return 0
 
 
 def cmd_generate(args, overrides: dict) -> int:
     from studygpt.generate import stream_response
-    model, tokenizer = load_for_inference(args.run, args.device, compile_settings(args))
+    model, tokenizer = load_for_inference(args.run, args.device, compile_settings(args), announce=True)
     for piece in stream_response(model, tokenizer, args.text, **sampling_settings(args)):
         print(piece, end="", flush=True)
     print()
@@ -115,14 +116,17 @@ def cmd_data(args, overrides: dict) -> int:
 
 def cmd_eval(args, overrides: dict) -> int:
     import json
+    from studygpt.checkpoint import describe_checkpoint, resolve_checkpoint
     from studygpt.data import read_dialogues
     from studygpt.evaluate import evaluate_model, format_table
     from studygpt.generate import SamplingConfig
     if len(set(args.runs)) != len(args.runs):
         raise StudyGPTError("同一个 RUN 给了两次；比较时请给两个不同的训练目录或检查点。")
-    models = {run: load_for_inference(run, args.device) for run in args.runs}  # 先加载：路径错了立刻报错
+    models = {run: load_for_inference(run, args.device, announce=False) for run in args.runs}  # 先加载：路径错了立刻报错
     dialogues, report = read_dialogues(args.data)
     print(report.summary())
+    for run in args.runs:  # 数据也读好了再说用的是哪个检查点：出错时只有一行错误
+        print(describe_checkpoint(resolve_checkpoint(run)), file=sys.stderr)
     sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k)
     results = {}
     for run, (model, tokenizer) in models.items():
@@ -147,7 +151,8 @@ def cmd_serve(args, overrides: dict) -> int:
     from studygpt.generate import SamplingConfig
     from studygpt.serve import ServeSettings, run_server
     settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key)  # 先校验设置，再加载模型
-    model, tokenizer = load_for_inference(args.run, args.device, SamplingConfig() if args.compile else None)
+    model, tokenizer = load_for_inference(args.run, args.device, SamplingConfig() if args.compile else None,
+                                          announce=True)
     run = Path(args.run).resolve()
     settings.model_id = run.parent.name if run.name in CHECKPOINT_NAMES else run.name  # runs/NAME/best → NAME
     run_server(model, tokenizer, settings, host=args.host, port=args.port)
