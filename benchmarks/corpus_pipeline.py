@@ -1,10 +1,11 @@
 """语料流水线基准 (corpus pipeline)：45 万段对话（约 60 MB，小黄鸡的规模）从文件到第一个训练批次要多久、多少内存。
 
-    python benchmarks/corpus_pipeline.py [--dialogues 450000]
+    python benchmarks/corpus_pipeline.py [--dialogues 450000] [--train-steps 20 --train-preset tiny]
 
 1. 在临时文件夹里生成一个合成的 .conv（字符按齐夫分布 (Zipf) 抽自 5000 个汉字，每段 2 或 4 句），结束后删除；
 2. 第一次运行（没有缓存）：读语料 → 留出验证集 → 建词表 → 渲染窗口（并写词元缓存）→ 打包出第一个批次；
-3. 第二次运行（命中缓存）：同样的步骤，但窗口直接从内存映射的词元缓存读（见 studygpt/token_cache.py）。
+3. 第二次运行（命中缓存）：同样的步骤，但窗口直接从内存映射的词元缓存读（见 studygpt/token_cache.py）；
+   然后真的训练 --train-steps 步（TransformerTrainer，含训练前的预测与验证），看整条路的峰值内存有没有界。
 每次运行都在单独的子进程里，所以峰值内存 (peak RSS) 是那一次运行自己的。步骤与 run.py 的 build_trainer 相同。
 目标：第一次 < 60 秒、峰值内存 < 2 GB；第二次几秒内开始训练。结果追加到 benchmarks/results/corpus_pipeline.jsonl。
 """
@@ -28,7 +29,9 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dialogues", type=int, default=450_000)
     p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--child", nargs=2, metavar=("CORPUS", "CACHE"), help=argparse.SUPPRESS)  # 子进程：跑一次流水线
+    p.add_argument("--train-steps", type=int, default=20, help="第二次运行之后训练几步（0 = 不训练）")
+    p.add_argument("--train-preset", default="tiny")
+    p.add_argument("--child", nargs=3, metavar=("CORPUS", "CACHE", "STEPS"), help=argparse.SUPPRESS)  # 子进程：跑一次流水线
     return p.parse_args()
 
 
@@ -51,7 +54,7 @@ def write_synthetic_conv(path: Path, n: int, seed: int = 0) -> None:
 
 
 # ===== 2. 一次运行（在子进程里）=====
-def run_pipeline(corpus: str, cache: str, seq_len: int) -> dict:
+def run_pipeline(corpus: str, cache: str, seq_len: int, train_steps: int = 0, preset: str = "tiny") -> dict:
     """与 run.py 的 build_trainer 相同的数据步骤，逐步计时；返回各步秒数、数量与峰值内存。"""
     from studygpt.data import read_dialogues
     from studygpt.dataset import PackedBatches, split_validation
@@ -75,22 +78,45 @@ def run_pipeline(corpus: str, cache: str, seq_len: int) -> dict:
     lap("vocab_s")
     split = {"val": None, "val_fraction": 0.02}
     windows = cached_windows(Path(cache) / "train", [corpus], train, tokenizer, seq_len, split, messages.append)
-    cached_windows(Path(cache) / "val", [corpus], val, tokenizer, seq_len, split, messages.append)
+    val_windows = cached_windows(Path(cache) / "val", [corpus], val, tokenizer, seq_len, split, messages.append)
     lap("windows_s")
     batches = PackedBatches(windows, 16, seq_len, tokenizer.token_id(PAD), seed=0)
     first = next(iter(batches))
     lap("pack_and_first_batch_s")
-    return {**times, "total_s": round(time.perf_counter() - t0, 2), "peak_rss_mb": round(peak_rss_mb()),
+    pipeline_peak, total = round(peak_rss_mb()), round(time.perf_counter() - t0, 2)
+    trained = train_some_steps(batches, val_windows, tokenizer, seq_len, train_steps, preset) if train_steps else {}
+    return {**times, **trained, "total_s": total, "peak_rss_mb": pipeline_peak,
             "dialogues": len(dialogues), "windows": len(windows), "tokens": int(batches.lengths.sum()),
             "vocab": tokenizer.vocab_size, "batches_per_epoch": len(batches),
             "first_batch": list(first["input_ids"].shape),
             "cache_hit": any("命中" in m for m in messages)}
 
 
-def run_child(corpus: Path, cache: Path, seq_len: int) -> dict:
+def train_some_steps(batches, val_windows, tokenizer, seq_len: int, steps: int, preset_name: str) -> dict:
+    """在这份 45 万段对话的批次上真的训练几步（和 `studygpt train` 同一个 TransformerTrainer）。"""
+    from studygpt.dataset import PackedBatches
+    from studygpt.model import DialogueModel, ModelConfig
+    from studygpt.presets import get_preset
+    from studygpt.tokenizer import PAD
+    from studygpt.train import TransformerTrainer
+    preset = get_preset(preset_name)
+    model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **{**preset["model"], "max_len": seq_len}))
+    val = PackedBatches(val_windows, 16, seq_len, tokenizer.token_id(PAD), shuffle=False, drop_last=False)
+    config = {**preset["train"], "seq_len": seq_len, "max_steps": steps, "eval_batches": 4}
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="studygpt-corpus-run-") as out:
+        t0 = time.perf_counter()
+        summary = TransformerTrainer(model, batches, "cpu", config, val_loader=val, tokenizer=tokenizer, out_dir=out,
+                                     progress=False, log=lines.append).train()
+    return {"train_preset": preset_name, "train_steps": summary["steps"], "train_s": round(time.perf_counter() - t0, 1),
+            "train_tokens_per_s": round(summary["tokens_per_s"]), "peak_rss_with_training_mb": round(peak_rss_mb()),
+            "forecast": [line.strip() for line in lines if "预测" in line or "内存估计" in line or "每个 epoch" in line]}
+
+
+def run_child(corpus: Path, cache: Path, seq_len: int, train_steps: int = 0) -> dict:
     """在新的 Python 进程里跑一次流水线（峰值内存只算这一次），读回它打印的 JSON。"""
-    out = subprocess.run([sys.executable, __file__, "--seq-len", str(seq_len), "--child", str(corpus), str(cache)],
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "--seq-len", str(seq_len), "--child", str(corpus), str(cache),
+                          str(train_steps)], capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"子进程失败 (child failed):\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -104,7 +130,8 @@ def folder_mb(folder: Path) -> float:
 def main() -> None:
     args = parse_args()
     if args.child:
-        print(json.dumps(run_pipeline(*args.child, args.seq_len)))
+        corpus, cache, steps = args.child
+        print(json.dumps(run_pipeline(corpus, cache, args.seq_len, int(steps), args.train_preset), ensure_ascii=False))
         return
     machine = print_machine("语料流水线 (corpus pipeline)")
     with tempfile.TemporaryDirectory(prefix="studygpt-corpus-") as tmp:
@@ -115,7 +142,7 @@ def main() -> None:
         print(f"合成语料 (synthetic corpus): {args.dialogues:,} 段对话，{size_mb:.1f} MB（生成用了 {time.perf_counter() - t0:.1f}s）")
         cold = run_child(corpus, cache, args.seq_len)
         cache_mb = folder_mb(cache)
-        warm = run_child(corpus, cache, args.seq_len)
+        warm = run_child(corpus, cache, args.seq_len, args.train_steps)
     stages = ["read_s", "split_s", "vocab_s", "windows_s", "pack_and_first_batch_s", "total_s", "peak_rss_mb"]
     names = ["读语料 read", "留验证集 split", "建词表 vocab", "渲染窗口 windows", "打包+首批 pack", "合计 total s",
              "峰值内存 MB"]
@@ -125,6 +152,11 @@ def main() -> None:
                 [[n, cold[s], warm[s]] for n, s in zip(names, stages)])
     ok = cold["total_s"] < 60 and cold["peak_rss_mb"] < 2048
     print(f"目标 (target) < 60 s 且 < 2 GB：{'达到 (met)' if ok else '未达到 (missed)'}；第二次命中缓存: {warm['cache_hit']}")
+    if args.train_steps:
+        print(f"第二次之后训练 {warm['train_steps']} 步（{warm['train_preset']}）：{warm['train_s']} s，"
+              f"{warm['train_tokens_per_s']:,} tokens/s，连同训练的峰值内存 {warm['peak_rss_with_training_mb']} MB")
+        for line in warm["forecast"]:
+            print("  " + line)
     common = {"dialogues": args.dialogues, "corpus_mb": round(size_mb, 1), "cache_mb": round(cache_mb, 1),
               "seq_len": args.seq_len}
     append_results("corpus_pipeline", machine, [{**common, "run": "first (no cache)", **cold},

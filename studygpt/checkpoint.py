@@ -5,9 +5,12 @@
     config.json         模型配置、训练配置、格式版本、词表指纹
     vocab.txt           词表
     trainer_state.pt    优化器、学习率调度、步数、随机数状态、数据读到哪里（只含张量和基本类型，
-                        用 torch.load(weights_only=True) 加载，同样不会执行代码）
+                        用 torch.load(weights_only=True) 加载，同样不会执行代码；见 train_state.py）
 
-原项目用 pickle 把整个 Python 对象存成一个 .pt 文件；加载 pickle 可以执行任意代码，所以这里一律拒绝。
+一个训练目录 runs/NAME 里有：
+    best/   验证损失最低的那一步（只为推理：没有 trainer_state.pt）——给出训练目录时默认用它
+    last/   最后一步（带 trainer_state.pt，续训用）
+单个 .pt 文件是 pickle：加载 pickle 可以执行任意代码，所以一律拒绝。
 
 写入是原子的 (atomic)：先写进临时文件夹，写完再改名替换旧的。任何时刻被杀掉，旧检查点都还在。
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -60,13 +64,17 @@ def save_checkpoint(path: str | Path, model: DialogueModel, tokenizer: Tokenizer
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """把用户给的路径变成一个检查点文件夹：可以是检查点本身，也可以是训练目录 runs/NAME（用 best，否则 last）。"""
+    """把用户给的路径变成一个检查点文件夹：可以是检查点本身，也可以是训练目录 runs/NAME（用 best，否则 last）。
+
+    所有按路径加载模型的地方（chat、generate、eval、serve、导出、load_model）都经过这一个函数，
+    所以"给训练目录就用验证损失最低的 best/"这条规则只写在这里。
+    """
     path = Path(path)
     if path.suffix == ".pt" and not path.exists() and path.with_suffix("").is_dir():
-        path = path.with_suffix("")  # 原项目的文件名 data/model_epoch_2.pt → StudyGPT 的文件夹 data/model_epoch_2/
+        path = path.with_suffix("")  # 种子接口的文件名 data/model_epoch_2.pt → 检查点文件夹 data/model_epoch_2/
     if path.is_file():
         raise StudyGPTError(
-            f"{path}: 这是单个文件，像原项目用 pickle 保存整个对象的检查点；加载 pickle 会执行文件里的任意代码，"
+            f"{path}: 这是单个文件，像用 pickle 保存整个对象的检查点；加载 pickle 会执行文件里的任意代码，"
             "StudyGPT 不会反序列化它 (refused: pickled checkpoint)。请用 StudyGPT 重新训练，得到 safetensors 检查点文件夹。")
     for candidate in [path] + [path / name for name in CHECKPOINT_NAMES]:
         if (candidate / "model.safetensors").is_file():
@@ -79,6 +87,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise StudyGPTError(f"{path}: 里面没有 model.safetensors，也没有 best/ 或 last/ 检查点；请先训练或检查路径。")
 
 
+def describe_checkpoint(ckpt: Path, meta: dict | None = None) -> str:
+    """一句话说清加载的是哪个检查点：路径、第几步、第几个 epoch、验证损失（记录了的话）。"""
+    meta = read_meta(ckpt) if meta is None else meta
+    parts = [f"第 {meta['step']} 步"] if "step" in meta else []
+    if "epoch" in meta:
+        parts.append(f"epoch {meta['epoch']}")
+    if meta.get("val_loss") is not None:
+        parts.append(f"验证损失 (val loss) {meta['val_loss']:.3f}")
+    return f"已加载 (loaded) {ckpt}" + (f"：{' · '.join(parts)}" if parts else "")
+
+
 def read_meta(ckpt: Path) -> dict:
     meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
     if meta.get("format_version") != FORMAT_VERSION:
@@ -87,20 +106,26 @@ def read_meta(ckpt: Path) -> dict:
     return meta
 
 
-def load_model(path: str | Path, device="cpu") -> tuple[DialogueModel, Tokenizer, dict]:
-    """推理需要的一切：(model（eval 模式）, tokenizer, meta)。path 可以是训练目录或检查点文件夹。"""
+def load_model(path: str | Path, device="cpu", announce: bool | None = None) -> tuple[DialogueModel, Tokenizer, dict]:
+    """推理需要的一切：(model（eval 模式）, tokenizer, meta)。path 可以是训练目录或检查点文件夹。
+
+    meta 是 config.json 的内容，另加 "checkpoint"：实际加载的文件夹（给训练目录时是 best/ 或 last/）。
+    announce：在标准错误 (stderr) 上说加载了哪个检查点；None = 只在替你从训练目录里选了 best/ 或 last/ 时说。
+    """
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
     tokenizer = Tokenizer().load_vocab(ckpt / "vocab.txt")
     if tokenizer.vocab_hash() != meta["vocab_hash"]:
-        raise StudyGPTError(f"{ckpt}/vocab.txt 与训练时的词表不一致（指纹不同）；请用检查点里原来的 vocab.txt。")
+        raise StudyGPTError(f"{ckpt}/vocab.txt 与训练时的词表不一致（指纹不同）；请用检查点里的 vocab.txt。")
     model = DialogueModel(config=ModelConfig.from_dict(meta["model"]))
     state = load_file(str(ckpt / "model.safetensors"))
     missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
     if missing or unexpected:
         raise StudyGPTError(f"{ckpt}/model.safetensors 与模型结构不符：缺少 {sorted(missing)}，多出 {sorted(unexpected)}。")
     model.load_state_dict(state, strict=True)
-    return model.to(device).eval(), tokenizer, meta
+    if announce or (announce is None and Path(path).resolve() != ckpt.resolve()):
+        print(describe_checkpoint(ckpt, meta), file=sys.stderr)
+    return model.to(device).eval(), tokenizer, {**meta, "checkpoint": str(ckpt)}
 
 
 def load_trainer_state(path: str | Path) -> dict:

@@ -36,7 +36,9 @@ def cmd_train(args, overrides: dict) -> int:
     val_text = f" · 验证 loss {val['loss']:.3f} · bpc {val['bpc']:.3f}" if val else ""
     print(f"完成 (done): {summary['steps']} 步, {summary['elapsed_s']:.0f} 秒, "
           f"{summary['tokens_per_s']:,.0f} tokens/s{val_text}")
-    print(f"检查点 (checkpoints): {trainer.out_dir}/last  ·  聊天：studygpt chat {trainer.out_dir}")
+    best = summary.get("best")
+    best_text = f"{trainer.out_dir}/best（第 {best['step']} 步，验证损失 {best['val_loss']:.3f}）· " if best else ""
+    print(f"检查点 (checkpoints): {best_text}{trainer.out_dir}/last  ·  聊天（默认用 best）：studygpt chat {trainer.out_dir}")
     return 0
 
 
@@ -45,7 +47,7 @@ def load_run(args, settings=None):
     from studygpt.generate import GenerationSettings
     from studygpt.inference import load_for_inference
     sampling = (settings or GenerationSettings()).sampling if args.compile else None
-    return load_for_inference(args.run, args.device, sampling)
+    return load_for_inference(args.run, args.device, sampling, announce=True)  # 说清用的是哪个检查点
 
 
 def cmd_chat(args, overrides: dict) -> int:
@@ -105,15 +107,18 @@ def cmd_data(args, overrides: dict) -> int:
 
 def cmd_eval(args, overrides: dict) -> int:
     import json
+    from studygpt.checkpoint import describe_checkpoint, resolve_checkpoint
     from studygpt.data import read_dialogues
     from studygpt.evaluate import evaluate_model, format_table
     from studygpt.inference import load_for_inference
     if len(set(args.runs)) != len(args.runs):
         raise StudyGPTError("同一个 RUN 给了两次；比较时请给两个不同的训练目录或检查点。")
     settings = generation_settings(args)
-    models = {run: load_for_inference(run, args.device) for run in args.runs}  # 先加载：路径错了立刻报错
+    models = {run: load_for_inference(run, args.device, announce=False) for run in args.runs}  # 先加载：路径错了立刻报错
     dialogues, report = read_dialogues(args.data)
     print(report.summary())
+    for run in args.runs:  # 数据也读好了再说用的是哪个检查点：出错时只有一行错误
+        print(describe_checkpoint(resolve_checkpoint(run)), file=sys.stderr)
     results = {}
     for run, (model, tokenizer) in models.items():
         print(f"评估 (evaluating) {run} …", flush=True)

@@ -126,6 +126,7 @@ def load_checkpoint(path: str | Path, device="cpu"):
     """返回 (model（训练模式）, optimizer, scheduler, epoch, config)。
 
     不反序列化任何 Python 对象：优化器与调度器按保存的训练配置重新创建，再装入 trainer_state.pt 里的状态。
+    检查点没有训练状态时（例如 best/），优化器是新建的，epoch 取 config.json 里记下的。
     config 是训练配置（dict），另外放入 "tokenizer" 键，方便拿到词表。path 可以写成 data/model_epoch_2.pt。
     """
     model, tokenizer, meta = load_model(path, device)
@@ -133,7 +134,7 @@ def load_checkpoint(path: str | Path, device="cpu"):
     config = TrainConfig.from_dict(meta.get("train", {}))
     optimizer = build_optimizer(model, config)
     scheduler = WarmupCosine(optimizer, config)
-    epoch = 0
+    epoch = meta.get("epoch", 0)
     ckpt = resolve_checkpoint(path)
     if (ckpt / "trainer_state.pt").is_file():
         state = load_trainer_state(ckpt)

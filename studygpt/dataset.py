@@ -145,6 +145,11 @@ class PackedBatches:
         return {"input_ids": torch.from_numpy(ids), "labels": torch.from_numpy(labels),
                 "doc_ids": torch.from_numpy(doc_ids), "positions": torch.from_numpy(positions)}
 
+    def tokens_in_epoch(self) -> int:
+        """本 epoch 真正训练的词元数（不含填充；drop_last 丢掉的行不算；多进程时是所有进程合计）。"""
+        rows = self._rows()[:len(self) * self.batch_size]
+        return int(sum(int(self.lengths[row].sum()) for row in rows))
+
     def padding_fraction(self) -> float:
         """本 epoch 所有批次里填充词元的比例。"""
         rows = self._rows()

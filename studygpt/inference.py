@@ -29,14 +29,15 @@ def column_major_weights(model: DialogueModel) -> DialogueModel:
     return model
 
 
-def load_for_inference(run: str, device: str | None = None,
-                       compile_for: SamplingConfig | None = None) -> tuple[DialogueModel, Tokenizer]:
+def load_for_inference(run: str, device: str | None = None, compile_for: SamplingConfig | None = None,
+                       announce: bool | None = None) -> tuple[DialogueModel, Tokenizer]:
     """训练目录或检查点 → (model（eval 模式）, tokenizer)，权重按逐词生成最快的方式存放。
 
     device：cpu / cuda / mps，None 时自动选择；compile_for 是一个 SamplingConfig 时，
     按这套采样设置先编译好逐词解码（命令行的 --compile，第一次要十几秒到一分钟）。
+    announce：在 stderr 上说加载了哪个检查点（规则见 checkpoint.load_model）。
     """
-    model, tokenizer, _ = load_model(run, pick_device(device))
+    model, tokenizer, _ = load_model(run, pick_device(device), announce=announce)
     if compile_for is None:
         return column_major_weights(model), tokenizer
     from studygpt.fast_decode import compile_decoding  # 只有 --compile 才需要加载编译器

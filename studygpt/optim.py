@@ -1,8 +1,10 @@
 """训练配置、优化器与学习率调度 (training config, optimizer, learning-rate schedule)。
 
-- TrainConfig：原项目的键都认，未知的键或不可能的组合会报清楚的错；
+- TrainConfig：种子接口的键 (lr, epochs, save_every …) 都认，未知的键或不可能的组合会报清楚的错；
 - build_optimizer：AdamW，权重衰减只作用于矩阵；
-- WarmupCosine：线性预热 + 余弦衰减到下限，按训练进度推进，所以一定会走完（原项目的调度永远走不完）。
+- planned_steps：按预算（max_steps / epochs）算出一共多少个优化步；
+- WarmupCosine：线性预热 + 余弦衰减到下限。调度自己管"训练进度" progress ∈ [0, 1]：
+  步数预算与时间预算里走得更远的那个，所以无论按哪种预算，学习率都正好在预算用完时衰减完。
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from studygpt.model import DialogueModel
 # ===== 1. 训练配置 =====
 @dataclass
 class TrainConfig:
-    """原项目的键 (lr, weight_decay, epochs, grad_accum_steps, use_amp, max_grad_norm, save_every,
+    """种子接口的键 (lr, weight_decay, epochs, grad_accum_steps, use_amp, max_grad_norm, save_every,
     assistant_token_id, batch_size) 都认；未知的键或不可能的组合会报清楚的错。"""
     lr: float = 1e-3
     weight_decay: float = 0.1          # 只作用于矩阵（见 build_optimizer）
@@ -35,12 +37,16 @@ class TrainConfig:
     warmup_steps: int | None = None    # 或者直接给预热步数
     min_lr_ratio: float = 0.1          # 余弦衰减的下限 = min_lr_ratio · lr
     save_every: int = 0                # 每几个 epoch 另存一份检查点 model_epoch_N（0 = 不另存；last/best 总会保存）
-    eval_every: int = 0                # 每几个优化步验证一次（0 = 只在每个 epoch 末）
-    eval_batches: int = 50             # 每次验证最多用多少个批次
+    eval_every: int = 0                # 每几个优化步验证一次；0 = 自动：进度每走 1/eval_points 验证一次。每个 epoch 末总会验证
+    eval_points: int = 20              # 自动验证时，整个预算里至少验证几次（步数、epoch、时间预算都一样）
+    eval_batches: int | None = None    # 每次验证用验证集的前几个批次（固定的，所以前后可比）；None = 自动，见 validation_batches
+    early_stop_patience: int = 5       # 验证损失连续这么多次没有创新低就提前停下（0 = 不早停）；best/ 总是最好的那个
+    overfit_rises: int = 3             # 验证损失连续上升几次（同时训练损失在降）就打印过拟合警告
     log_every: int = 10
     seed: int = 0
-    compile: bool = False              # torch.compile
-    assistant_token_id: int | None = None  # 原项目的键；标签已由对话格式决定，这里只接受不使用
+    compile: bool | None = None        # torch.compile；None = 自动：CUDA 上开，CPU 上关（编译要先花时间，CPU 上收益小）
+    check_memory: bool = True          # 训练前估计内存，放不下就报错（而不是半路 out of memory）
+    assistant_token_id: int | None = None  # 种子接口的键；标签已由对话格式决定，这里只接受不使用
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -55,6 +61,10 @@ class TrainConfig:
             (0 <= self.min_lr_ratio <= 1, f"min_lr_ratio={self.min_lr_ratio} 必须在 [0, 1] 之间"),
             (self.max_grad_norm > 0, f"max_grad_norm={self.max_grad_norm} 必须 > 0"),
             (self.weight_decay >= 0, f"weight_decay={self.weight_decay} 必须 ≥ 0"),
+            (self.eval_every >= 0 and self.eval_points >= 1, "eval_every 必须 ≥ 0，eval_points 必须 ≥ 1"),
+            (self.eval_batches is None or self.eval_batches >= 1, f"eval_batches={self.eval_batches} 必须 ≥ 1"),
+            (self.early_stop_patience >= 0 and self.overfit_rises >= 1,
+             "early_stop_patience 必须 ≥ 0（0 = 不早停），overfit_rises 必须 ≥ 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -78,6 +88,32 @@ class TrainConfig:
         return None if (self.max_steps or self.max_minutes) else 1
 
 
+def validation_batches(config: TrainConfig, total_steps: int | None, most: int = 20, share: float = 0.1) -> int:
+    """每次验证用几个批次。给了 eval_batches 就用它；否则最多 most 个，并让全部验证的计算不超过训练的 share。
+
+    一个训练批次 ≈ 3 次前向（前向 + 反向约 2 倍），验证只做前向：
+    eval_points 次 × n 个批次 ≤ share × 3 × total_steps × grad_accum_steps。只有时间预算时不知道总步数，用 most。
+    """
+    if config.eval_batches is not None:
+        return config.eval_batches
+    if not total_steps:
+        return most
+    budget = share * 3 * total_steps * config.grad_accum_steps / config.eval_points
+    return max(2, min(most, int(budget)))
+
+
+def planned_steps(config: TrainConfig, steps_per_epoch: int | None) -> int | None:
+    """整个训练一共多少个优化步；只有时间预算时返回 None（由时间决定）。"""
+    total = config.max_steps
+    if total is None and config.max_epochs is not None:
+        if steps_per_epoch is None:
+            raise StudyGPTError("train_loader 没有长度：请设置 max_steps 或 max_minutes。")
+        total = config.max_epochs * steps_per_epoch
+    if config.warmup_steps is not None and total and config.warmup_steps >= total:
+        raise StudyGPTError(f"warmup_steps={config.warmup_steps} 不短于整个训练的 {total} 步；请减小预热步数。")
+    return total
+
+
 # ===== 2. 优化器与学习率调度 =====
 def build_optimizer(model: DialogueModel, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW；权重衰减只用于矩阵（线性层、嵌入），不用于 RMSNorm 的缩放向量——把它们往 0 拉没有意义。"""
@@ -91,7 +127,11 @@ def build_optimizer(model: DialogueModel, config: TrainConfig) -> torch.optim.Ad
 
 
 class WarmupCosine:
-    """线性预热 + 余弦衰减，按"训练进度" progress ∈ [0, 1] 设定学习率。"""
+    """线性预热 + 余弦衰减，按"训练进度" progress ∈ [0, 1] 设定学习率。
+
+    进度由调度自己算（progress_at）：步数预算 step / total_steps 与时间预算 已用时间 / max_minutes，
+    取走得更远的那个。训练循环每步调用 update(step, elapsed_s)，progress 到 1 就是预算用完 (finished)。
+    """
 
     def __init__(self, optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int | None = None):
         self.optimizer, self.config = optimizer, config
@@ -111,6 +151,22 @@ class WarmupCosine:
         t = min((progress - warm) / max(1 - warm, 1e-9), 1.0)
         floor = c.min_lr_ratio * c.lr
         return floor + (c.lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+    def progress_at(self, step: int, elapsed_s: float) -> float:
+        """第 step 步、已用 elapsed_s 秒时的训练进度 ∈ [0, 1]。"""
+        parts = [step / self.total_steps] if self.total_steps else []
+        if self.config.max_minutes:
+            parts.append(elapsed_s / (60 * self.config.max_minutes))
+        return min(max(parts), 1.0)
+
+    def update(self, step: int, elapsed_s: float) -> float:
+        """一个优化步之后：推进进度、设定下一步的学习率，返回进度。"""
+        self.set_progress(self.progress_at(step, elapsed_s))
+        return self.progress
+
+    @property
+    def finished(self) -> bool:
+        return self.progress >= 1.0
 
     def set_progress(self, progress: float) -> None:
         self.progress = progress

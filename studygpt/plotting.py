@@ -1,4 +1,9 @@
-"""画图用的中文字体 (CJK fonts for matplotlib)：让图里的汉字显示成字，而不是一个个方框 (tofu)。
+"""画图 (plotting)：训练的损失曲线 loss_curve.png，以及让图里的汉字显示成字的中文字体设置。
+
+损失曲线 (plot_loss_curves)：训练损失与验证损失画在同一张图上，虚线标出每个 epoch 的结束，
+星号标出验证损失最低的点（best/ 保存的就是它）。两条线分开的地方，就是模型开始背训练集的地方。
+
+中文字体 (setup_cjk_font)：让图里的汉字显示成字，而不是一个个方框 (tofu)。
 
 matplotlib 只认识"建字体缓存 (font cache) 那一刻"已经装好的字体。先装 matplotlib、后装中文字体
 （例如 `apt-get install fonts-wqy-microhei`）时，缓存里没有这个字体，汉字就画成方框。
@@ -8,6 +13,7 @@ matplotlib 只认识"建字体缓存 (font cache) 那一刻"已经装好的字�
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # 常见的中文字体名（按优先顺序）：Linux 的文泉驿、Noto/思源，macOS 与 Windows 自带的黑体
 CJK_FONT_NAMES = ["WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans SC",
@@ -51,3 +57,35 @@ def setup_cjk_font(names: list[str] | None = None) -> str | None:
     rcParams["font.sans-serif"] = found + [f for f in rcParams["font.sans-serif"] if f not in found]
     rcParams["axes.unicode_minus"] = False  # 中文字体里常常没有数学负号 U+2212，用普通减号
     return found[0]
+
+
+def plot_loss_curves(history: list[dict], path: str | Path) -> Path | None:
+    """history 是 metrics.jsonl 的记录；画训练损失（细线）、验证损失（圆点）、epoch 边界（竖虚线）。
+
+    没有训练损失的记录时不画，返回 None。
+    """
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    if not train:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    val = [(h["step"], h["val_loss"]) for h in history if "val_loss" in h]
+    epoch_ends = sorted({h["step"] for h in history if h.get("epoch_end")})
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for i, step in enumerate(epoch_ends):
+        ax.axvline(step, color="grey", ls=":", lw=0.8, label="epoch end" if i == 0 else None)
+    ax.plot(*zip(*train), lw=1.0, label="train loss")
+    if val:
+        ax.plot(*zip(*val), "o-", ms=3, label="val loss")
+        best_step, best_loss = min(val, key=lambda sv: sv[1])
+        ax.plot([best_step], [best_loss], "*", ms=12, color="tab:red", label=f"best val {best_loss:.3f}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
