@@ -169,6 +169,12 @@ def decode_and_choose(model: DialogueModel, token_id: int, cache: KVCache, cfg: 
     return choose(decode_one_token(model, token_id, cache), cfg, previous, generator)
 
 
+def prompt_budget(max_len: int, max_length: int) -> int:
+    """提示（历史 + 这句问题）最多占多少个词元：上下文窗口 max_len 里给回答留 max_length 个位置，
+    但最多留一半——否则回答一长，历史就一轮也放不下了。tiny 模型（max_len 192）聊天时是 96。"""
+    return max_len - min(max_length, max_len // 2)
+
+
 def fit_prompt(tokenizer: Tokenizer, history: Sequence[str], user_text: str, budget: int) -> list[int]:
     """在 budget 个词元内放下尽量多的上下文：历史从最早的一问一答开始丢；
     只剩这一句还太长时，保留它的结尾（离回答最近的部分）。"""
@@ -221,16 +227,19 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
 
 @torch.inference_mode()
 def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence[str], max_length: int = 100,
-                 batch_size: int = 64) -> list[str]:
+                 batch_size: int = 64, histories: Sequence[Sequence[str]] | None = None) -> list[str]:
     """一次给很多个问题做贪心解码 (batched greedy decoding)，用于考试式评估（几百道题）。
+
+    histories：每个问题之前的轮次 [用户, 助手, ...]（多轮考试用），放不下时与聊天一样由 fit_prompt 从最早的丢起。
 
     把词元数相同的提示放进同一批，就不需要填充和掩码；每步整批一起前进，全部遇到 <|end|> 就停。
     与逐条生成是同一个计算，只是矩阵更大（浮点求和顺序不同，极少数几乎打平的位置可能选出不同的字）。
     """
     device = model.tok_embeddings.weight.device
     end_id = tokenizer.token_id(END)
-    prompts = [fit_prompt(tokenizer, [], q, model.config.max_len - min(max_length, model.config.max_len // 2))
-               for q in questions]
+    histories = histories if histories is not None else [[]] * len(questions)
+    budget = prompt_budget(model.config.max_len, max_length)
+    prompts = [fit_prompt(tokenizer, h, q, budget) for q, h in zip(questions, histories, strict=True)]
     groups: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
         groups.setdefault(len(p), []).append(i)
@@ -266,8 +275,7 @@ def stream_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str,
                     history: Sequence[str] | None = None, seed: int | None = None) -> Iterator[str]:
     """边生成边产出文字片段（每次一个字）。参数同 generate_response。"""
     cfg = SamplingConfig(temperature, top_k, top_p, repetition_penalty)
-    budget = model.config.max_len - min(max_length, model.config.max_len // 2)  # 给回答留出位置
-    prompt = fit_prompt(tokenizer, history or [], input_text, budget)
+    prompt = fit_prompt(tokenizer, history or [], input_text, prompt_budget(model.config.max_len, max_length))
     for step in generate_tokens(model, prompt, max_length, cfg, tokenizer, seed):
         if step.visible:
             yield step.text

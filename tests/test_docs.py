@@ -124,6 +124,7 @@ def test_command_runs(command, workdir, monkeypatch, capsys):
         assert cli_main(argv[1:]) == 0, capsys.readouterr().err
     else:
         monkeypatch.setattr(sys, "argv", argv[1:])
+        monkeypatch.syspath_prepend(str(ROOT / "docs" / "scripts"))  # 像 `python 脚本` 一样，脚本所在目录可导入
         runpy.run_path(argv[1], run_name="__main__")
     out = capsys.readouterr().out
     assert out.strip(), f"{command.line!r} 没有输出"
