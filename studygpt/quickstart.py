@@ -26,7 +26,7 @@ from studygpt.presets import get_preset
 from studygpt.report import evaluate_for_report, md_table, run_sections, write_report
 from studygpt.run import RunSpec, build_trainer
 
-OWN_REPEAT = 5  # 自写语料重复几遍
+OWN_REPEAT = 8  # 自写语料重复几遍
 SHOW_PROMPTS = ["你好", "你是谁？", "什么是注意力机制？", "23加58等于多少？"]  # 训练中反复考的问题
 
 
