@@ -5,7 +5,7 @@ from studygpt.quickstart import run_quickstart
 def test_quickstart_runs_every_stage_and_writes_artifacts(tmp_path, capsys):
     out = tmp_path / "quickstart"
     result = run_quickstart(out=str(out), minutes=1.0, max_steps=4, chat=False, progress=False,
-                            conversations=3)
+                            exam_conversations=3)
     printed = capsys.readouterr().out
     for n, title in enumerate(["读语料", "建词表", "建模型", "训练", "保存与报告", "聊天"], start=1):
         assert f"===== {n}. {title}" in printed
