@@ -31,7 +31,7 @@ HELP = """命令 (commands):
   会：内置语料里的问候、闲聊、自我介绍和大模型入门问题，例如"什么是注意力机制？"；
       两位数加法，包括训练时从没见过的算式，例如"23加58等于多少？"。
   不会：内置语料以外的常识，例如"中国的首都是哪里？"；英文，例如"Hello, who are you?"。
-      这时它会说出通顺却答非所问、甚至乱码的话——这是预料之中的：它只读过约 25 万个字，一半以上是加法题。
+      这时它会说出通顺却答非所问、甚至乱码的话——这是预料之中的：它只读过约 18 万个字的内置语料，四分之三是加法题。
   想要更大、更懂事的模型：在真实语料上训练，例如
       studygpt data download xiaohuangji
       studygpt train --data data/xiaohuangji50w_nofenci.conv --out runs/xhj --preset study（最好有 GPU）"""
