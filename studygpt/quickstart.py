@@ -26,7 +26,7 @@ from studygpt.presets import get_preset
 from studygpt.report import evaluate_for_report, md_table, run_sections, write_report
 from studygpt.run import RunSpec, build_trainer
 
-OWN_REPEAT = 8  # 自写语料重复几遍：它最小，却是聊天考试考的内容（README 有 5 遍与 8 遍的对比实测）
+OWN_REPEAT = 6  # 自写语料重复几遍：它最小，却是聊天考试考的内容（5、6、8 遍的对比实测见 README）
 SHOW_PROMPTS = ["你好", "你是谁？", "什么是注意力机制？", "23加58等于多少？"]  # 训练中反复考的问题
 
 
