@@ -218,7 +218,8 @@ def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
 
 
 def prompt_budget(max_len: int, max_new_tokens: int) -> int:
-    """上下文里能给提示用的词元数：给回答留出 max_new_tokens 个位置，但最多留一半，长回答不能挤掉全部提问。"""
+    """提示（历史 + 这句问题）最多占多少个词元：上下文窗口 max_len 里给回答留 max_new_tokens 个位置，
+    但最多留一半——否则回答一长，历史就一轮也放不下了。tiny 模型（max_len 192）聊天时是 96。"""
     return max_len - min(max_new_tokens, max_len // 2)
 
 
@@ -270,15 +271,19 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
 
 @torch.inference_mode()
 def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence[str], max_length: int = 100,
-                 batch_size: int = 64) -> list[str]:
+                 batch_size: int = 64, histories: Sequence[Sequence[str]] | None = None) -> list[str]:
     """一次给很多个问题做贪心解码 (batched greedy decoding)，用于考试式评估（几百道题）。
+
+    histories：每个问题之前的轮次 [用户, 助手, ...]（多轮考试用），放不下时与聊天一样由 fit_prompt 从最早的丢起。
 
     把词元数相同的提示放进同一批，就不需要填充和掩码；每步整批一起前进，全部遇到 <|end|> 就停。
     与逐条生成是同一个计算，只是矩阵更大（浮点求和顺序不同，极少数几乎打平的位置可能选出不同的字）。
     """
     device = model.tok_embeddings.weight.device
     end_id = tokenizer.token_id(END)
-    prompts = [fit_prompt(tokenizer, [], q, prompt_budget(model.config.max_len, max_length)) for q in questions]
+    histories = histories if histories is not None else [[]] * len(questions)
+    budget = prompt_budget(model.config.max_len, max_length)
+    prompts = [fit_prompt(tokenizer, h, q, budget) for q, h in zip(questions, histories, strict=True)]
     groups: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
         groups.setdefault(len(p), []).append(i)

@@ -15,14 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studygpt.chat_format import render_conversation, show_mask
-from studygpt.corpus import builtin_conv_path, builtin_corpus, check_chat_reply, load_chat_prompts
-from studygpt.corpus.skills import check_addition
+from studygpt.corpus import builtin_conv_path, builtin_corpus
+from studygpt.corpus.chains import chain_dialogues
 from studygpt.dataset import split_validation
+from studygpt.exam import (ExamResult, addition_questions, build_conversations, chat_questions,
+                           conversation_exam, take_exam)
 from studygpt.generate import greedy_batch
 from studygpt.hardware import describe_machine
+from studygpt.presets import get_preset
 from studygpt.report import evaluate_for_report, md_table, run_sections, write_report
 from studygpt.run import RunSpec, build_trainer
 
+OWN_REPEAT = 6  # 自写语料重复几遍：它最小，却是聊天考试考的内容（5、6、8 遍的对比实测见 README）
 SHOW_PROMPTS = ["你好", "你是谁？", "什么是注意力机制？", "23加58等于多少？"]  # 训练中反复考的问题
 
 
@@ -32,6 +36,7 @@ class QuickstartResult:
     stage_seconds: dict = field(default_factory=dict)
     chat_accuracy: float = 0.0
     addition_accuracy: float = 0.0
+    turn_accuracy: list[float] = field(default_factory=list)  # 5 轮对话考试，每个轮次位置的正确率
     summary: dict = field(default_factory=dict)
 
 
@@ -46,7 +51,8 @@ def answer_all(model, tokenizer, questions: list[str], max_length: int = 80) -> 
 
 def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: str = "tiny", seed: int = 0,
                    max_steps: int | None = None, device: str | None = None, chat: bool = True,
-                   progress: bool = True) -> QuickstartResult:
+                   progress: bool = True, exam_conversations: int = 100) -> QuickstartResult:
+    """整个快速上手。exam_conversations：多轮考试考多少段 5 轮对话（测试里用几段就够）。"""
     result = QuickstartResult(Path(out))
     clock = time.perf_counter()
     t_start = clock
@@ -61,13 +67,16 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     stage("1. 读语料 (read the corpus)")
     corpus = builtin_corpus(seed=seed)
     train_chat, val_chat = split_validation(corpus.chatterbot, fraction=0.05, seed=seed)
-    train = corpus.own * 3 + train_chat + corpus.addition_train  # 自写语料最小却最要紧，重复 3 遍
+    # 自写语料最小却最要紧，重复 OWN_REPEAT 遍；再随机串成 1–5 段一条的多轮链（见 corpus/chains.py），
+    # 模型于是见过"前面聊了别的，现在只答最新的问题"。一条链不超过一个训练窗口 (seq_len)。
+    seq_len = get_preset(preset)["train"]["seq_len"]
+    train = chain_dialogues(corpus.own * OWN_REPEAT + train_chat + corpus.addition_train, max_tokens=seq_len, seed=seed)
     val = val_chat + [[q, a] for q, a in corpus.addition_heldout[:200]]
     chars = sum(len(t) for d in train for t in d)
     print(f"内置语料 {builtin_conv_path().name}: {len(corpus.own)} 段自写对话 · chatterbot-corpus 中文 "
           f"{len(corpus.chatterbot)} 段 · 加法 {len(corpus.addition_train)} 段训练 / "
           f"{len(corpus.addition_heldout)} 题留出（模型从没见过）")
-    print(f"训练集 (train): {len(train):,} 段对话, {chars:,} 个字符; 验证集 (val): {len(val)} 段"
+    print(f"训练集 (train): 串成 {len(train):,} 段多轮对话, {chars:,} 个字符; 验证集 (val): {len(val)} 段"
           f"（chatterbot 留出 {len(val_chat)} 段 + 留出的加法题 200 道）")
     lap("读语料 (corpus)")
 
@@ -123,22 +132,21 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     model.eval()
     final = answer_all(model, tokenizer, SHOW_PROMPTS)
     samples.append((f"训练结束，第 {trainer.step} 步", final))
-    prompts = load_chat_prompts()
-    chat_replies = answer_all(model, tokenizer, [p["prompt"] for p in prompts])
-    chat_ok = [check_chat_reply(p, r) for p, r in zip(prompts, chat_replies)]
-    add_q = [q for q, _ in corpus.addition_heldout]
-    add_replies = answer_all(model, tokenizer, add_q, max_length=24)  # 标准答案最多 14 个字，24 足够
-    add_ok = [check_addition(r, a) for r, (_, a) in zip(add_replies, corpus.addition_heldout)]
-    result.chat_accuracy = sum(chat_ok) / len(chat_ok)
-    result.addition_accuracy = sum(add_ok) / len(add_ok)
-    print(f"固定的 {len(prompts)} 个聊天问题答对 {sum(chat_ok)} 个 ({result.chat_accuracy:.0%})；"
-          f"留出的 {len(add_q)} 道加法题答对 {sum(add_ok)} 道 ({result.addition_accuracy:.1%})")
+    exams = {"chat": take_exam(model, tokenizer, chat_questions()),
+             "addition": take_exam(model, tokenizer, addition_questions(corpus.addition_heldout), max_length=24)}
+    conversations = build_conversations([chat_questions(), addition_questions(corpus.addition_heldout)],
+                                        count=exam_conversations, seed=seed)
+    turns = conversation_exam(model, tokenizer, conversations)
+    result.chat_accuracy, result.addition_accuracy = exams["chat"].accuracy, exams["addition"].accuracy
+    result.turn_accuracy = [t.accuracy for t in turns]
+    print(f"固定的聊天问题答对 {exams['chat'].score()}；留出的加法题答对 {exams['addition'].score()}")
+    print(f"{len(conversations)} 段 {len(turns)} 轮对话（聊天问题与留出加法题随机混合，历史里是模型自己的回答），"
+          "每轮答对：" + " · ".join(f"第 {k} 轮 {t.accuracy:.1%}" for k, t in enumerate(turns, 1)))
     lap("考试 (exams)")
     metrics = evaluate_for_report(trainer, val)
     lap("报告指标 (report metrics)")
     result.stage_seconds["合计 (total)"] = time.perf_counter() - t_start
-    sections = quickstart_sections(result, samples, list(zip(prompts, chat_replies, chat_ok)),
-                                   list(zip(corpus.addition_heldout, add_replies, add_ok)))
+    sections = quickstart_sections(result, samples, exams, turns)
     general = run_sections(trainer, result.summary, metrics, trainer.data_stats)
     report = write_report(out, "快速上手报告 (quick-start report)", general[:1] + sections + general[1:])
     print(f"已保存 (saved): {out}/last（检查点） · {out}/loss_curve.png · {report}")
@@ -154,22 +162,32 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     return result
 
 
-def quickstart_sections(result: QuickstartResult, samples, chat_rows, addition_rows) -> list[str]:
-    """快速上手特有的报告段落：各阶段耗时、两场考试的成绩、训练过程中的回答。"""
-    wrong = [(q, a, r) for (q, a), r, ok in addition_rows if not ok]
+def quickstart_sections(result: QuickstartResult, samples, exams: dict[str, ExamResult],
+                        turns: list[ExamResult]) -> list[str]:
+    """快速上手特有的报告段落：三场考试的成绩、各阶段耗时、训练过程中的回答、答错的题。"""
+    chat, addition = exams["chat"], exams["addition"]
+    wrong_sums = [(q.text, q.expect[0], r) for q, r, ok in zip(addition.questions, addition.replies, addition.correct)
+                  if not ok]
+    wrong_turns = [(k, q.text, r) for k, t in enumerate(turns, 1)
+                   for q, r, ok in zip(t.questions, t.replies, t.correct) if not ok]
     return [
         "## 成绩 (scores)",
         md_table(["考试 (exam)", "结果"], [
-            ["固定的聊天问题 (fixed chat prompts, greedy)",
-             f"{result.chat_accuracy:.0%} ({sum(ok for *_, ok in chat_rows)}/{len(chat_rows)})"],
-            ["留出的两位数加法 (held-out addition, greedy, exact match)",
-             f"{result.addition_accuracy:.1%} ({len(addition_rows) - len(wrong)}/{len(addition_rows)})"]]),
+            ["固定的聊天问题 (fixed chat prompts, greedy)", chat.score()],
+            ["留出的两位数加法 (held-out addition, greedy, exact match)", addition.score()]]
+            + [[f"{len(turns)} 轮对话的第 {k} 轮 (turn {k} of {len(turns)}-turn conversations)", t.score()]
+               for k, t in enumerate(turns, 1)]),
+        f"{len(turns)} 轮对话：每轮等概率出一道固定聊天问题或一道留出的加法题，历史里放的是模型自己前几轮的回答，"
+        "与 `studygpt chat` 一样，放不下时从最早的一问一答丢起。",
         "## 耗时 (time per stage)",
         md_table(["阶段 (stage)", "秒 (s)"], [[k, f"{v:.1f}"] for k, v in result.stage_seconds.items()]),
         "## 训练过程中的回答 (replies during training, greedy)",
         md_table(["时刻"] + SHOW_PROMPTS, [[when] + replies for when, replies in samples]),
         "## 固定聊天问题 (fixed chat prompts)",
-        md_table(["问题", "回答", "对吗"], [[p["prompt"], r, "✓" if ok else "✗"] for p, r, ok in chat_rows]),
+        md_table(["问题", "回答", "对吗"], [[q.text, r, "✓" if ok else "✗"]
+                                       for q, r, ok in zip(chat.questions, chat.replies, chat.correct)]),
         "## 答错的加法题 (wrong held-out sums, first 20)",
-        md_table(["问题", "标准答案", "回答"], [list(x) for x in wrong[:20]]) if wrong else "全部答对 (all correct)。",
+        md_table(["问题", "标准答案", "回答"], [list(x) for x in wrong_sums[:20]]) if wrong_sums else "全部答对 (all correct)。",
+        "## 多轮对话里答错的题 (wrong answers in conversations, first 20)",
+        md_table(["轮次", "问题", "回答"], [list(x) for x in wrong_turns[:20]]) if wrong_turns else "全部答对 (all correct)。",
     ]

@@ -124,6 +124,7 @@ def test_command_runs(command, workdir, monkeypatch, capsys):
         assert cli_main(argv[1:]) == 0, capsys.readouterr().err
     else:
         monkeypatch.setattr(sys, "argv", argv[1:])
+        monkeypatch.syspath_prepend(str(ROOT / "docs" / "scripts"))  # 像 `python 脚本` 一样，脚本所在目录可导入
         runpy.run_path(argv[1], run_name="__main__")
     out = capsys.readouterr().out
     assert out.strip(), f"{command.line!r} 没有输出"
@@ -131,3 +132,28 @@ def test_command_runs(command, workdir, monkeypatch, capsys):
         assert out.splitlines()[0] == command.first_output_line, "文档里贴的输出和真实输出不一样了：请重新运行并更新文档"
     if "inspect attention" in command.line:
         assert list((workdir / "runs" / "quickstart" / "attention").glob("attention_layer*.png"))
+
+
+def test_course_scripts_write_pictures_outside_git_unless_asked(tmp_path, monkeypatch, capsys):
+    """课程脚本默认把图写进 runs/course/（.gitignore 里有 runs/），--update-docs 才写课程配图；没有中文字体时打印安装提示。"""
+    from matplotlib.figure import Figure
+
+    from studygpt.plotting import INSTALL_HINT
+    scripts = ROOT / "docs" / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    import course_figures
+    monkeypatch.chdir(tmp_path)
+    fig = Figure()
+    fig.subplots().set_title("title")
+    assert course_figures.save_figure(fig, "a.png", argv=[]) == Path("runs/course/a.png")
+    assert (tmp_path / "runs" / "course" / "a.png").is_file() and not (tmp_path / "docs").exists()
+    assert course_figures.save_figure(fig, "a.png", argv=["--update-docs"]) == Path("docs/zh/img/a.png")
+    assert "runs/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    monkeypatch.setattr(course_figures, "setup_cjk_font", lambda: None)
+    capsys.readouterr()
+    course_figures.save_figure(fig, "b.png", argv=[])
+    assert capsys.readouterr().out.splitlines() == ["图 (figure): runs/course/b.png", INSTALL_HINT]
+    for script in scripts.glob("*.py"):  # 只有 course_figures 存图：别的脚本都经过它，不会直接写进仓库
+        if script.name != "course_figures.py":
+            source = script.read_text(encoding="utf-8")
+            assert ".savefig(" not in source and 'Path("docs/zh/img")' not in source, script.name

@@ -4,7 +4,8 @@ from studygpt.quickstart import run_quickstart
 
 def test_quickstart_runs_every_stage_and_writes_artifacts(tmp_path, capsys):
     out = tmp_path / "quickstart"
-    result = run_quickstart(out=str(out), minutes=1.0, max_steps=4, chat=False, progress=False)
+    result = run_quickstart(out=str(out), minutes=1.0, max_steps=4, chat=False, progress=False,
+                            exam_conversations=3)
     printed = capsys.readouterr().out
     for n, title in enumerate(["读语料", "建词表", "建模型", "训练", "保存与报告", "聊天"], start=1):
         assert f"===== {n}. {title}" in printed
@@ -15,7 +16,10 @@ def test_quickstart_runs_every_stage_and_writes_artifacts(tmp_path, capsys):
     for name in ["last/model.safetensors", "loss_curve.png", "metrics.jsonl", "report.md"]:
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text(encoding="utf-8")
-    for section in ["成绩 (scores)", "耗时 (time per stage)", "留出的两位数加法", "最终指标", "bits/char", "回答样例"]:
+    for section in ["成绩 (scores)", "耗时 (time per stage)", "留出的两位数加法", "5 轮对话的第 5 轮", "最终指标",
+                    "bits/char", "回答样例"]:
         assert section in report, section
     assert result.summary["steps"] == 4 and 0 <= result.addition_accuracy <= 1
+    assert len(result.turn_accuracy) == 5 and all(0 <= a <= 1 for a in result.turn_accuracy)
+    assert "3 段 5 轮对话" in printed and "第 5 轮" in printed
     assert set(result.stage_seconds) >= {"训练 (train)", "合计 (total)"}

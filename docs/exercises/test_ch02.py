@@ -1,5 +1,6 @@
 """第 2 章练习的测试：pytest docs/exercises -k ch02。参照答案就是 studygpt 自己的 Tokenizer。"""
 from exercise_loader import load
+from explain import explain_list
 from studygpt.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 ex = load("ch02_vocab")
@@ -12,8 +13,9 @@ def test_build_vocab_matches_studygpt():
 
 def test_encode_matches_studygpt_and_uses_unk():
     vocab = Tokenizer().build_vocab(TEXTS).vocab
-    assert ex.encode("你好，火星！", vocab) == Tokenizer().build_vocab(TEXTS).encode("你好，火星！")
-    assert ex.encode("火", vocab) == [vocab["<unk>"]]
+    expected = Tokenizer().build_vocab(TEXTS).encode("你好，火星！")  # "火""星"不在词表里：<unk> 的编号 4
+    assert (msg := explain_list(ex.encode("你好，火星！", vocab), expected, "编号")) is None, msg
+    assert (msg := explain_list(ex.encode("火", vocab), [vocab["<unk>"]], "编号（不在词表里的字用 <unk>）")) is None, msg
 
 
 def test_decode_inverts_encode():

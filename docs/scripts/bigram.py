@@ -4,19 +4,17 @@
 
 读内置语料 → 统计相邻的两个字 → P(下一个字 | 这个字) → 看"你"后面最可能是什么 → 按概率抽样写一句 →
 算它在语料上的平均交叉熵 (cross-entropy)，和"什么都不懂、每个字一样可能"的 ln(V) 比一比。
-图：docs/zh/img/ch01_bigram.png（在仓库根目录运行）
+图：runs/course/ch01_bigram.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch01_bigram.png）
 """
 import math
 import random
 from collections import Counter, defaultdict
-from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from studygpt.corpus import builtin_corpus
-from studygpt.plotting import setup_cjk_font
 
-IMG = Path("docs/zh/img")
+from course_figures import save_figure, use_cjk_font
 
 # ===== 1. 数数 (count) =====
 texts = [t for d in builtin_corpus().train_dialogues(own_repeat=1) for t in d]
@@ -53,12 +51,10 @@ print(f"二元模型的平均交叉熵 = {sum(nll) / len(nll):.3f} nats；"
       f"每个字一样可能时 = ln({len(vocab)}) = {math.log(len(vocab)):.3f} nats")
 
 # ===== 5. 画图 =====
-setup_cjk_font()
+use_cjk_font()
 fig = Figure(figsize=(6, 3.2), layout="constrained")
 ax = fig.subplots()
 ax.bar([b for b, _ in top], [p for _, p in top], color="tab:blue")
 ax.set_title("二元模型：P(下一个字 | 你)  (bigram next-char probabilities)")
 ax.set_ylabel("概率 probability")
-IMG.mkdir(parents=True, exist_ok=True)
-fig.savefig(IMG / "ch01_bigram.png", dpi=100)
-print(f"图 (figure): {IMG / 'ch01_bigram.png'}")
+save_figure(fig, "ch01_bigram.png")

@@ -4,17 +4,15 @@
 
 在 studygpt.model 的真实模块上挂钩子 (forward hooks)，打印一条 6 个词元的输入经过第 0 个块时
 每一步的形状，以及残差流 (residual stream) 在每个块之后的大小；最后画出前置归一化块的结构图。
-图：docs/zh/img/ch06_block.png（在仓库根目录运行）
+图：runs/course/ch06_block.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch06_block.png）
 """
-from pathlib import Path
-
 import torch
 from matplotlib.figure import Figure
 
 from studygpt.model import DialogueModel
-from studygpt.plotting import setup_cjk_font
 
-IMG = Path("docs/zh/img")
+from course_figures import save_figure, use_cjk_font
+
 torch.manual_seed(0)
 model = DialogueModel(vocab_size=100, d_model=64, n_head=4, n_layers=2, max_len=32).eval()
 block = model.layers[0]
@@ -47,7 +45,7 @@ print(f"残差流的大小 (RMS)：词嵌入后 {sizes[0]:.4f}，"
       + "，".join(f"块 {i} 后 {s:.4f}" for i, s in enumerate(sizes[1:])) + "（每个块只在上面加一点点）")
 
 # ===== 画结构图：x → RMSNorm → 注意力 → (+) → RMSNorm → SwiGLU → (+) =====
-setup_cjk_font()
+use_cjk_font()
 fig = Figure(figsize=(3.6, 6), layout="constrained")
 ax = fig.subplots()
 ax.axis("off")
@@ -65,6 +63,4 @@ for top, bottom in [(0, 3), (3, 6)]:  # 残差捷径：绕过归一化和子层�
     ax.annotate("", xy=(0.78, y1), xytext=(0.78, y0), arrowprops=dict(arrowstyle="->", color="tab:red"))
     ax.text(0.8, (y0 + y1) / 2, "残差\nresidual", color="tab:red", fontsize=9, va="center")
 ax.set_title("前置归一化块 (pre-norm block)")
-IMG.mkdir(parents=True, exist_ok=True)
-fig.savefig(IMG / "ch06_block.png", dpi=100)
-print(f"图 (figure): {IMG / 'ch06_block.png'}")
+save_figure(fig, "ch06_block.png")

@@ -4,19 +4,17 @@
 
 用 studygpt.tokenizer.Tokenizer 在内置语料上建词表，看：有多少种字、前 N 个字覆盖了多少文字、
 只出现一次的字有多少；词表小了以后，没进词表的字怎样变成 <unk>。
-图：docs/zh/img/ch02_char_frequency.png（在仓库根目录运行）
+图：runs/course/ch02_char_frequency.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch02_char_frequency.png）
 """
 from collections import Counter
 from itertools import accumulate
-from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from studygpt.corpus import builtin_corpus
-from studygpt.plotting import setup_cjk_font
 from studygpt.tokenizer import Tokenizer
 
-IMG = Path("docs/zh/img")
+from course_figures import save_figure, use_cjk_font
 
 texts = [t for d in builtin_corpus().train_dialogues(own_repeat=1) for t in d]
 counts = Counter("".join(texts))
@@ -40,7 +38,7 @@ for size in (10000, 300):
     ids = tok.encode(sentence)
     print(f"词表 {tok.vocab_size:>4} 个词元: {sentence} → {ids}  (<unk> {ids.count(tok.token_id('<unk>'))} 个)")
 
-setup_cjk_font()
+use_cjk_font()
 fig = Figure(figsize=(7, 3.2), layout="constrained")
 left, right = fig.subplots(1, 2)
 left.loglog(range(1, len(ranked) + 1), ranked)
@@ -52,6 +50,4 @@ right.plot(range(1, len(ranked) + 1), coverage)
 right.set_title("前 N 个字覆盖的文字比例 (coverage)")
 right.set_xlabel("词表里的字数 N")
 right.grid(alpha=0.3)
-IMG.mkdir(parents=True, exist_ok=True)
-fig.savefig(IMG / "ch02_char_frequency.png", dpi=100)
-print(f"图 (figure): {IMG / 'ch02_char_frequency.png'}")
+save_figure(fig, "ch02_char_frequency.png")

@@ -6,17 +6,15 @@
 2. RoPE 把向量的每一对维度旋转一个与位置成正比的角度：长度 (norm) 不变；
 3. 旋转之后 q·k 只取决于两个位置之差 m − n，和它们的绝对位置无关。
 用的是 studygpt.model 里真正的 rope_tables / apply_rope。
-图：docs/zh/img/ch04_rope.png（在仓库根目录运行）
+图：runs/course/ch04_rope.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch04_rope.png）
 """
-from pathlib import Path
-
 import torch
 from matplotlib.figure import Figure
 
 from studygpt.model import DialogueModel, apply_rope, rope_tables
-from studygpt.plotting import setup_cjk_font
 
-IMG = Path("docs/zh/img")
+from course_figures import save_figure, use_cjk_font
+
 torch.manual_seed(0)
 
 # ===== 1. 词嵌入是查表 (embedding = table lookup) =====
@@ -45,7 +43,7 @@ for m, n in [(3, 1), (10, 8), (60, 58), (10, 1)]:
     print(f"q 在位置 {m:>2}、k 在位置 {n:>2}（相距 {m - n}）: q·k = {rope_at(q, m) @ rope_at(k, n):+.4f}")
 scores = torch.stack([torch.stack([rope_at(q, m) @ rope_at(k, n) for n in range(32)]) for m in range(32)])
 
-setup_cjk_font()
+use_cjk_font()
 fig = Figure(figsize=(7.5, 3.2), layout="constrained")
 left, right = fig.subplots(1, 2)
 image = left.imshow(scores.numpy(), cmap="coolwarm")
@@ -58,6 +56,4 @@ for pair in (0, 2, 7):  # cos(位置 × 这对维度的频率)：前面的维度
 right.set_title("每对维度的旋转：cos(角度)")
 right.set_xlabel("位置 position")
 right.legend(fontsize=8)
-IMG.mkdir(parents=True, exist_ok=True)
-fig.savefig(IMG / "ch04_rope.png", dpi=100)
-print(f"图 (figure): {IMG / 'ch04_rope.png'}（左图每条斜线上颜色相同：只取决于 m − n）")
+save_figure(fig, "ch04_rope.png", note="（左图每条斜线上颜色相同：只取决于 m − n）")

@@ -6,18 +6,15 @@
    模型越大，输出层的占比越小；上下文越长，注意力分数 (12·L·T·C) 的占比越大；
 2. 在一个进程里模拟 2 个 DDP 进程：各算一半批次的梯度再平均 = 整个批次的梯度。
    各进程的被学习词元数不同时，要按词元数加权（train_step 的做法），简单平均会有偏差。
-图：docs/zh/img/ch10_scaling.png（在仓库根目录运行）
+图：runs/course/ch10_scaling.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch10_scaling.png）
 """
-from pathlib import Path
-
 import torch
 from matplotlib.figure import Figure
 
 from studygpt.inspect_tools import cost_breakdown
 from studygpt.model import DialogueModel, ModelConfig, lm_loss
-from studygpt.plotting import setup_cjk_font
 
-IMG = Path("docs/zh/img")
+from course_figures import save_figure, use_cjk_font
 
 # ===== 1. 不同大小的模型：计算花在哪里 =====
 sizes = {  # 名字: (d_model, n_head, n_layers, 序列长度 T)；词表都是 10000
@@ -56,7 +53,7 @@ weighted = sum(grad(s, n * 2 / sum(counts)) for s, n in zip(shards, counts)) / 2
 print(f"两个进程的被学习词元数 {counts}；和整批梯度的最大差：简单平均 {float((naive - full).abs().max()):.2e}，"
       f"按词元数加权 {float((weighted - full).abs().max()):.2e}")
 
-setup_cjk_font()
+use_cjk_font()
 fig = Figure(figsize=(7.5, 3.4), layout="constrained")
 ax = fig.subplots()
 bottom = [0.0] * len(shares)
@@ -67,6 +64,4 @@ for i, part in enumerate(["输出层 output head", "注意力投影 wqkv·wo", "
 ax.set_ylabel("训练 FLOPs 占比")
 ax.set_title("模型变大后，计算花在哪里（词表 10000）")
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
-IMG.mkdir(parents=True, exist_ok=True)
-fig.savefig(IMG / "ch10_scaling.png", dpi=100)
-print(f"图 (figure): {IMG / 'ch10_scaling.png'}")
+save_figure(fig, "ch10_scaling.png")

@@ -7,10 +7,9 @@
 3. 学习率：线性预热 (warm-up) + 余弦衰减 (cosine decay)，按训练进度走，一定会走完；
 4. 梯度累加 (gradient accumulation)：4 个小批次按标签数加权累加 = 1 个大批次，梯度相同；
 5. 混合精度 (mixed precision)：这台机器上用什么精度、为什么。
-图：docs/zh/img/ch07_lr_schedule.png（在仓库根目录运行）
+图：runs/course/ch07_lr_schedule.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch07_lr_schedule.png）
 """
 import math
-from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
@@ -18,9 +17,9 @@ from matplotlib.figure import Figure
 from studygpt.hardware import choose_precision
 from studygpt.model import DialogueModel, lm_loss
 from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer
-from studygpt.plotting import setup_cjk_font
 
-IMG = Path("docs/zh/img")
+from course_figures import save_figure, use_cjk_font
+
 torch.manual_seed(0)
 V = 500
 model = DialogueModel(vocab_size=V, d_model=64, n_head=4, n_layers=2, max_len=32)
@@ -67,7 +66,7 @@ print(f"4. 1 个 8 行的批次 vs 4 个 2 行的小批次累加：梯度最大�
 # ===== 5. 混合精度 =====
 print("5. 精度 (precision):", choose_precision(torch.device("cpu")).reason)
 
-setup_cjk_font()
+use_cjk_font()
 fig = Figure(figsize=(6, 3), layout="constrained")
 ax = fig.subplots()
 ax.plot([p * 1000 for p in progress], lrs)
@@ -77,6 +76,4 @@ ax.set_xlabel("优化步 (optimizer step)")
 ax.set_ylabel("学习率 lr")
 ax.legend()
 ax.grid(alpha=0.3)
-IMG.mkdir(parents=True, exist_ok=True)
-fig.savefig(IMG / "ch07_lr_schedule.png", dpi=100)
-print(f"图 (figure): {IMG / 'ch07_lr_schedule.png'}")
+save_figure(fig, "ch07_lr_schedule.png")
