@@ -53,6 +53,13 @@ class MetricsLogger:
                 if key not in NOT_SCALARS and isinstance(value, (int, float)):
                     self._tb.add_scalar(scalar_name(key), value, entry["step"])
 
+    def start_fresh(self) -> None:
+        """新的一次训练（不是续训）：同一目录里上一次运行的记录作废，曲线不会接在旧曲线后面。"""
+        self.history = []
+        self._tb_start = 0  # TensorBoard 丢掉旧运行在第 0 步及以后的点
+        if self.enabled and self.path.is_file():
+            self.path.unlink()
+
     def keep_until(self, step: int) -> None:
         """续训：读回之前的记录，只留到第 step 步（检查点之后写下的记录作废）。"""
         entries = []

@@ -41,6 +41,7 @@ class TrainConfig:
     eval_points: int = 20              # 自动验证时，整个预算里至少验证几次（步数、epoch、时间预算都一样）
     eval_batches: int | None = None    # 每次验证用验证集的前几个批次（固定的，所以前后可比）；None = 自动，见 validation_batches
     early_stop_patience: int = 5       # 验证损失连续这么多次没有创新低就提前停下（0 = 不早停）；best/ 总是最好的那个
+    keep_best: bool = True             # 验证损失创新低时另存 best/（chat 等默认用它）；False = 只存 last/
     overfit_rises: int = 3             # 验证损失连续上升几次（同时训练损失在降）就打印过拟合警告
     log_every: int = 10
     seed: int = 0

@@ -83,9 +83,11 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     # ===== 2. 建词表，看一个例子 =====
     stage("2. 建词表 (build the vocabulary)")
     spec = RunSpec(data=["<builtin>"], out=str(out), preset=preset, device=device,
-                   # 不早停：3 分钟的课要走完整个学习率调度，第 9 章正是用这条曲线讲过拟合
+                   # 不早停：3 分钟的课要走完整个学习率调度，第 9 章正是用这条曲线讲过拟合。
+                   # 不另存 best/：考试考的技能（加法、多轮）在验证损失见底之后还在进步，
+                   # 所以考试、报告和 `studygpt chat` 用的都是训练结束时的同一个模型 (last/)
                    train={"seed": seed, "max_minutes": minutes, "max_steps": max_steps, "eval_batches": 20,
-                          "early_stop_patience": 0})
+                          "early_stop_patience": 0, "keep_best": False})
     trainer = build_trainer(spec, train, val, progress=progress, on_step=None)
     tokenizer, model = trainer.tokenizer, trainer.model
     example = next(d for d in corpus.own if len(d) >= 4)  # 挑一段多轮对话

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import shutil
 import statistics
 import time
 from contextlib import nullcontext
@@ -173,6 +174,8 @@ class TransformerTrainer:
         # ===== 1. 开训之前：精度、预测（内存放不下就在这里停，而不是训到一半） =====
         self.log(f"精度 (precision): {self.precision.name} — {self.precision.reason}")
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.step == 0:
+            self.start_fresh()
         self.forecast = make_forecast(self)
         for line in self.forecast.lines():
             self.log(line)
@@ -295,8 +298,15 @@ class TransformerTrainer:
                  f"bpc {val['bpc']:.3f}{train_text}{' ★ best' if is_best else ''}")
         if warning:
             self.log("  " + warning)
-        if is_best:  # best/ 只为推理：权重 + 配置 + 词表（续训用 last/，所以不存优化器状态）
+        if is_best and self.config.keep_best:  # best/ 只为推理：权重 + 配置 + 词表（续训用 last/，所以不存优化器状态）
             save_trainer(self, self.out_dir / "best", elapsed, with_state=False, val_loss=val["loss"])
+
+    def start_fresh(self) -> None:
+        """从第 0 步开始的新运行：删掉同一目录里上一次运行留下的 best/ 和指标，免得 chat 加载别人的"最好模型"。"""
+        self.metrics.start_fresh()
+        stale = self.out_dir / "best"
+        if self.dist.is_main and (stale / "model.safetensors").is_file():
+            shutil.rmtree(stale)
 
     def save(self, path: Path, elapsed: float) -> Path | None:
         val = self.last_val[1] if self.last_val and self.last_val[0] == self.step and self.last_val[1] else None

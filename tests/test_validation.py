@@ -146,3 +146,17 @@ def test_automatic_validation_batches_keep_validation_cheap():
     assert validation_batches(TrainConfig(eval_batches=7), 100) == 7   # 给了就用给的
     # 自动时：eval_points 次验证 × 批次数 ≤ 训练计算的 10%（一个训练步 ≈ 3 次前向）
     assert auto.eval_points * validation_batches(auto, 450) <= 0.1 * 3 * 450
+
+
+def test_a_fresh_run_in_an_old_folder_drops_the_old_best_and_curve(tmp_path):
+    """同一目录再训一次（不是续训）：上一次的 best/ 和 metrics.jsonl 作废，chat 不会加载别的运行的模型。"""
+    first = overfit_trainer(tmp_path, [], epochs=3)
+    first.train()
+    assert (tmp_path / "best" / "model.safetensors").is_file()
+    second = overfit_trainer(tmp_path, [], epochs=2, keep_best=False)  # keep_best=False：只存 last/
+    summary = second.train()
+    assert not (tmp_path / "best").exists()
+    assert max(r["step"] for r in records(tmp_path)) == summary["steps"]  # 曲线只有这一次运行的点
+    assert records(tmp_path)[0]["step"] == 1
+    _, _, meta = load_model(tmp_path)                                      # 没有 best/：给训练目录时用 last/
+    assert meta["checkpoint"].endswith("last") and meta["step"] == summary["steps"]
