@@ -153,10 +153,13 @@ def test_a_fresh_run_in_an_old_folder_drops_the_old_best_and_curve(tmp_path):
     first = overfit_trainer(tmp_path, [], epochs=3)
     first.train()
     assert (tmp_path / "best" / "model.safetensors").is_file()
-    second = overfit_trainer(tmp_path, [], epochs=2, keep_best=False)  # keep_best=False：只存 last/
+    second = overfit_trainer(tmp_path, [], epochs=60, keep_best=False)  # keep_best=False：只存 last/
     summary = second.train()
     assert not (tmp_path / "best").exists()
     assert max(r["step"] for r in records(tmp_path)) == summary["steps"]  # 曲线只有这一次运行的点
     assert records(tmp_path)[0]["step"] == 1
     _, _, meta = load_model(tmp_path)                                      # 没有 best/：给训练目录时用 last/
     assert meta["checkpoint"].endswith("last") and meta["step"] == summary["steps"]
+    from studygpt.report import overfit_section
+    text = "\n".join(overfit_section(second.guard, summary, kept_best=False))
+    assert "best/" not in text and "last/" in text                        # 报告不说一个不存在的 best/
