@@ -40,7 +40,7 @@ def run_sections(trainer, summary: dict, metrics: dict, data_stats: dict) -> lis
                                ["速度 (tokens/s)", f"{summary['tokens_per_s']:,.0f}"],
                                ["最终训练损失 (train loss)", f"{summary['train_loss']:.3f}"]]),
         *overfit_section(trainer.guard, summary, trainer.config.keep_best),
-        f"## 最终指标 (final metrics, {'best/' if trainer.config.keep_best else '训练结束时'}的模型, 与 `studygpt eval` 相同)",
+        f"## 最终指标 (final metrics, {'best/ ' if trainer.config.keep_best else '训练结束时'}的模型, 与 `studygpt eval` 相同)",
         format_table({Path(trainer.out_dir).name: metrics}),
         "## 回答样例 (sample replies)",
         md_table(["提示 (prompt)", "种子", "回答 (reply)"], [[r["prompt"], r["seed"], r["reply"]] for r in replies]),
