@@ -142,9 +142,10 @@ def make_forecast(trainer) -> Forecast:
     act_bytes = 2 if trainer.precision.dtype in (torch.bfloat16, torch.float16) else 4
     memory = {"权重 (weights)": params * 4, "梯度 (grads)": params * 4, "AdamW 状态": params * 8,
               "激活 (activations)": activation_bytes(model.config, rows, seq_len, labelled, act_bytes)}
-    if device.type == "cpu" and process_rss() is not None:
+    used = process_rss() if device.type == "cpu" else None
+    if used is not None:
         # 进程已经占用的内存里有 PyTorch 本身、数据和已经建好的权重；权重上面单独算了，这里减掉
-        memory = {"PyTorch 与数据 (runtime + data)": max(process_rss() - params * 4, 0), **memory}
+        memory = {"PyTorch 与数据 (runtime + data)": max(used - params * 4, 0), **memory}
     limit, limit_name = device_memory(device)
     return Forecast(params, trainer.steps_per_epoch, epoch_tokens(trainer.train_loader), trainer.total_steps,
                     c.max_minutes, memory, limit, limit_name, str(device))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 
 class OverfitGuard:
-    def __init__(self, rises: int = 3, patience: int = 5):
+    def __init__(self, rises: int = 3, patience: int = 5, keeps_best: bool = True):
         self.rises, self.patience = rises, patience
+        self.keeps_best = keeps_best   # 最低点的模型是否另存在 best/（--keep_best）：消息里说它在哪
         self.points: list[dict] = []   # 每次验证一条：step, epoch, val_loss, train_loss
         self.best_index = -1
         self.warned = False            # 这一段上升已经警告过
@@ -24,6 +25,13 @@ class OverfitGuard:
     def since_best(self) -> int:
         """最好的那次之后，又验证了几次（都没有更好）。"""
         return len(self.points) - 1 - self.best_index if self.best_index >= 0 else 0
+
+    @property
+    def where_best(self) -> str:
+        """最好的模型在哪：写进警告、早停消息和 report.md。"""
+        if self.keeps_best:
+            return f"最好的模型（第 {self.best['step']} 步）保存在 best/，chat / eval 默认用它。"
+        return "这次只存了训练结束时的模型 last/（--keep_best false）。"
 
     @property
     def should_stop(self) -> bool:
@@ -52,12 +60,12 @@ class OverfitGuard:
         return (f"过拟合警告 (overfitting)：从第 {best['epoch'] + 1} 个 epoch（第 {best['step']} 步）起验证损失上升，"
                 f"连续 {self.since_best} 次高于最低点 {best['val_loss']:.3f}（现在 {last['val_loss']:.3f}），"
                 f"训练损失却从 {best['train_loss']:.3f} 降到 {last['train_loss']:.3f}：模型在背训练集；"
-                f"最好的模型（第 {best['step']} 步）保存在 best/。")
+                + self.where_best)
 
     def stop_message(self) -> str:
         best = self.best
         return (f"早停 (early stopping)：验证损失已经连续 {self.since_best} 次没有低于第 {best['step']} 步的 "
-                f"{best['val_loss']:.3f}，提前结束训练；best/ 就是那一步的模型（不想早停：--early_stop_patience 0）。")
+                f"{best['val_loss']:.3f}，提前结束训练。{self.where_best}（不想早停：--early_stop_patience 0）")
 
     def state_dict(self) -> dict:
         return {"points": self.points, "best_index": self.best_index, "warned": self.warned}

@@ -39,7 +39,7 @@ def run_sections(trainer, summary: dict, metrics: dict, data_stats: dict) -> lis
                                ["训练词元 (tokens, 不含填充)", f"{summary['tokens']:,}"],
                                ["速度 (tokens/s)", f"{summary['tokens_per_s']:,.0f}"],
                                ["最终训练损失 (train loss)", f"{summary['train_loss']:.3f}"]]),
-        *overfit_section(trainer.guard, summary, trainer.config.keep_best),
+        *overfit_section(trainer.guard, summary),
         f"## 最终指标 (final metrics, {'best/ ' if trainer.config.keep_best else '训练结束时'}的模型, 与 `studygpt eval` 相同)",
         format_table({Path(trainer.out_dir).name: metrics}),
         "## 回答样例 (sample replies)",
@@ -47,15 +47,13 @@ def run_sections(trainer, summary: dict, metrics: dict, data_stats: dict) -> lis
     ]
 
 
-def overfit_section(guard, summary: dict, kept_best: bool = True) -> list[str]:
-    """"过拟合了吗？"：验证损失的最低点与最后一次，一句结论，和损失曲线。guard 是训练器的 OverfitGuard；
-    kept_best：这次运行是否另存了 best/（--keep_best）。"""
+def overfit_section(guard, summary: dict) -> list[str]:
+    """"过拟合了吗？"：验证损失的最低点与最后一次，一句结论，和损失曲线。guard 是训练器的 OverfitGuard。"""
     title, curve = "## 过拟合了吗？ (did it overfit?)", "![损失曲线 (loss curve)：训练与验证损失，虚线是 epoch 边界](loss_curve.png)"
     if not guard.points:
         return [title, "没有验证集，无法判断 (no validation set)；请给 --val，或让训练语料留出一部分。", curve]
     best, last = guard.best, guard.points[-1]
     rise = last["val_loss"] / best["val_loss"] - 1
-    where = "best/ 是最低点的模型，chat / eval 默认用它。" if kept_best else "这次只存了训练结束时的模型 last/（--keep_best false）。"
     train = {k: "—" if p["train_loss"] is None else f"{p['train_loss']:.3f}" for k, p in (("best", best), ("last", last))}
     if best is last:
         verdict = (f"没有 (no)：验证损失到最后一次验证还在创新低（{best['val_loss']:.3f}）。"
@@ -63,10 +61,10 @@ def overfit_section(guard, summary: dict, kept_best: bool = True) -> list[str]:
     elif guard.warned or summary.get("early_stopped"):
         verdict = (f"是 (yes)：验证损失在第 {best['epoch'] + 1} 个 epoch（第 {best['step']} 步）降到最低 "
                    f"{best['val_loss']:.3f}，之后升到 {last['val_loss']:.3f}（+{rise:.1%}），训练损失却从 "
-                   f"{train['best']} 降到 {train['last']}。" + where)
+                   f"{train['best']} 降到 {train['last']}。" + guard.where_best)
     else:
         verdict = (f"还不明显 (not clearly)：最低点在第 {best['step']} 步（{best['val_loss']:.3f}），"
-                   f"最后一次 {last['val_loss']:.3f}（{rise:+.1%}）。" + where)
+                   f"最后一次 {last['val_loss']:.3f}（{rise:+.1%}）。" + guard.where_best)
     if summary.get("early_stopped"):
         verdict += f"训练因早停 (early stopping) 在第 {summary['steps']} 步结束。"
     rows = [[name, p["step"], p["epoch"] + 1, f"{p['val_loss']:.3f}", train[key]]

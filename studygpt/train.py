@@ -103,7 +103,7 @@ class TransformerTrainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.forward_model = DistributedDataParallel(self.forward_model, device_ids=ids)
         self.metrics = MetricsLogger(self.out_dir, enabled=self.dist.is_main)
-        self.guard = OverfitGuard(c.overfit_rises, c.early_stop_patience)
+        self.guard = OverfitGuard(c.overfit_rises, c.early_stop_patience, c.keep_best)
         self.step = self.epoch = self.batch_in_epoch = self.tokens_seen = 0
         self.elapsed_before = 0.0  # 之前（续训前）已经用掉的训练时间
         self.run_info: dict = {}   # 额外写进检查点 config.json 的信息（如 `studygpt train` 的运行设置）

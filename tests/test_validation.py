@@ -161,5 +161,5 @@ def test_a_fresh_run_in_an_old_folder_drops_the_old_best_and_curve(tmp_path):
     _, _, meta = load_model(tmp_path)                                      # 没有 best/：给训练目录时用 last/
     assert meta["checkpoint"].endswith("last") and meta["step"] == summary["steps"]
     from studygpt.report import overfit_section
-    text = "\n".join(overfit_section(second.guard, summary, kept_best=False))
+    text = "\n".join(overfit_section(second.guard, summary))
     assert "best/" not in text and "last/" in text                        # 报告不说一个不存在的 best/
