@@ -44,7 +44,12 @@ def count_real_tokens(batch: dict) -> int:
         return int((batch["doc_ids"] >= 0).sum())
     if "attention_mask" in batch:
         return int(batch["attention_mask"].sum())
-    return batch["input_ids"].numel()
+    return batch["input_ids"].numel() if "input_ids" in batch else 0
+
+
+def count_labels(batch: dict) -> int:
+    """语言模型目标的"件数"：这一批要学习的标签数（错开一位之后）。"""
+    return int((batch["labels"][:, 1:] != -100).sum())
 
 
 def as_batch(batch) -> dict:
@@ -71,11 +76,16 @@ class TransformerTrainer:
     val_loader：验证批次；tokenizer：保存检查点用（不给时从 train_loader.dataset 上找）；
     out_dir：检查点 (best/、last/)、metrics.jsonl、loss_curve.png 的目录（默认 data/；
         每 save_every 个 epoch 另存为 data/model_epoch_N/）；on_step(trainer)：每个优化步后调用。
+    objective(model, batch) -> (平均损失, 件数)：要最小化的目标，默认语言模型损失 lm_loss。
+        别的目标（LoRA 微调、DPO、强化学习）换掉它，循环、累加、裁剪、检查点、续训都不变；
+        它可以带一个 count(batch) 方法，在前向之前数出"件数"，用来给累加窗口里的小批次加权
+        （默认数标签，见 count_labels）。
     """
 
     def __init__(self, model: DialogueModel, train_loader, device, config, val_loader=None,
                  tokenizer: Tokenizer | None = None, out_dir: str | Path = "data", progress: bool = True,
-                 on_step: Callable[["TransformerTrainer"], None] | None = None, log: Callable[[str], None] = tqdm.write):
+                 on_step: Callable[["TransformerTrainer"], None] | None = None, log: Callable[[str], None] = tqdm.write,
+                 objective: Callable[[torch.nn.Module, dict], tuple[torch.Tensor, int]] = lm_loss):
         self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(dict(config))
         c = self.config
         self.device = torch.device(device)
@@ -90,7 +100,9 @@ class TransformerTrainer:
         self.log = log if self.dist.is_main else (lambda text: None)
         torch.manual_seed(c.seed)
         self.precision = choose_precision(self.device, c.use_amp)
-        self.optimizer = build_optimizer(model, c)
+        self.objective = objective
+        self.count_items = getattr(objective, "count", count_labels)
+        self.optimizer = build_optimizer(model, c)  # 只收 requires_grad 的参数（LoRA 冻结的底座权重不在里面）
         self.steps_per_epoch = math.ceil(len(train_loader) / c.grad_accum_steps) if hasattr(train_loader, "__len__") else None
         self.total_steps = planned_steps(c, self.steps_per_epoch)
         self.scheduler = WarmupCosine(self.optimizer, c, self.total_steps)
@@ -137,8 +149,9 @@ class TransformerTrainer:
         所以整体等于"窗口内所有被学习词元的平均损失"，与怎么切小批次无关。"""
         micro = [as_batch(b) for b in micro]
         # 计数在拷到设备之前、在 CPU 上做：GPU 不必停下来回答"有几个标签"
-        n_local = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
-        real, padded = sum(count_real_tokens(b) for b in micro), sum(b["input_ids"].numel() for b in micro)
+        n_local = sum(self.count_items(b) for b in micro)
+        real = sum(count_real_tokens(b) for b in micro)
+        padded = sum(b["input_ids"].numel() if "input_ids" in b else 0 for b in micro)
         micro = [to_device(b, self.device) for b in micro]
         # 多进程时按全局标签数归一：DDP 会把各进程的梯度取平均（÷ world_size），所以这里再乘回来
         n_total = distributed.all_reduce_sum([n_local], self.device)[0]
@@ -150,13 +163,14 @@ class TransformerTrainer:
             sync = nullcontext() if last or not self.dist.enabled else self.forward_model.no_sync()
             with sync:
                 with ctx:
-                    loss, n = lm_loss(self.forward_model, b)
+                    loss, n = self.objective(self.forward_model, b)
                 scaled = loss * (n * self.dist.world_size / max(n_total, 1))
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             loss_sum += loss.item() * n
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        trained = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(trained, self.config.max_grad_norm)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -165,7 +179,7 @@ class TransformerTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, real, padded = distributed.all_reduce_sum([loss_sum, real, padded], self.device)
         return {"loss": loss_sum / max(n_total, 1), "grad_norm": float(grad_norm), "tokens": int(real),
-                "padding": 1 - real / max(padded, 1)}
+                "padding": 1 - real / padded if padded else 0.0}
 
     # ----- 主循环 -----
     def train(self, until_step: int | None = None) -> dict:

@@ -195,3 +195,29 @@ def test_cpu_precision_never_picks_slow_bf16(monkeypatch):
     assert choose_precision(torch.device("cpu")).dtype is None  # 有指令但实测慢：仍用 fp32
     monkeypatch.setattr(hw, "matmul_gflops", lambda dtype, **kw: 100.0 if dtype == torch.float32 else 220.0)
     assert choose_precision(torch.device("cpu")).dtype == torch.bfloat16
+
+
+def test_custom_objective_and_frozen_weights(tokenizer, tmp_path):
+    """objective 换掉损失，循环不变：冻结的权重一位不动，目标被调用，件数 count 用来加权。"""
+    from studygpt.model import lm_loss
+    calls = []
+
+    class Halved:  # 语言模型损失的一半：只为证明训练循环真的用了传进来的目标
+        def count(self, batch):
+            return int(batch["input_ids"].shape[0])
+
+        def __call__(self, model, batch):
+            calls.append(batch["input_ids"].shape)
+            loss, _ = lm_loss(model, batch)
+            return loss * 0.5, int(batch["input_ids"].shape[0])
+
+    base = make_trainer(tokenizer, tmp_path, max_steps=2)
+    frozen = next(base.model.parameters())  # 词嵌入（与输出层共享）
+    frozen.requires_grad_(False)
+    t = TransformerTrainer(base.model, base.train_loader, "cpu", base.config, tokenizer=tokenizer, out_dir=tmp_path,
+                           progress=False, log=lambda s: None, objective=Halved())
+    before = frozen.detach().clone()
+    others = [p.detach().clone() for p in t.model.parameters() if p.requires_grad]
+    t.train(until_step=2)
+    assert len(calls) == 2 and torch.equal(frozen, before)
+    assert any(not torch.equal(a, p) for a, p in zip(others, [p for p in t.model.parameters() if p.requires_grad]))
