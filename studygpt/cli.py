@@ -9,6 +9,7 @@
     studygpt info [runs/NAME | --preset NAME]   = inspect params（别名）
     studygpt eval runs/A [runs/B] --data FILE   成绩单：loss、bpc、回答的多样性与重复；两个时并排比较
     studygpt serve runs/NAME [--port 8000]      OpenAI 兼容的 API + 网页聊天界面 http://127.0.0.1:8000/
+    studygpt export runs/NAME --to hf|gguf OUT  导出到 transformers 文件夹或 GGUF 文件（llama.cpp、Ollama）
 
 用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
 """
@@ -206,6 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_params_command(inspect_sub, "params", help="参数与一个训练步的 FLOPs 按组件分布（别名 `studygpt info`）")
 
     add_params_command(sub, "info", help="参数按组件的分布（同 `inspect params`）")
+
+    p = add_command(sub, "export", help="导出到 Hugging Face 或 GGUF (llama.cpp / Ollama)",
+                    description="把模型带出去：--to hf 写一个 transformers 能加载的文件夹，--to gguf 写一个 llama.cpp / "
+                    "Ollama 能加载的 .gguf 文件。需要 pip install -e \".[export]\"。")
+    p.add_argument("run", help="训练目录（默认用 best/）或检查点文件夹")
+    p.add_argument("--to", required=True, help="hf | gguf")
+    p.add_argument("out", help="输出：hf 是文件夹，gguf 是 .gguf 文件")
+    p.add_argument("--dtype", default=None, help="gguf 的数据类型：f32（默认）| f16 | q8_0")
+    p.add_argument("--force", action=argparse.BooleanOptionalAction, default=False, help="输出已存在时覆盖它")
     return parser
 
 

@@ -186,3 +186,10 @@ def cmd_params(args, overrides: dict) -> int:
     t = TrainConfig.from_dict({"seq_len": config.max_len, **train})
     print(inspect_params(config, t.batch_size, t.seq_len, t.grad_accum_steps))
     return 0
+
+
+def cmd_export(args, overrides: dict) -> int:
+    from studygpt.export import describe_export, export_run
+    out = export_run(args.run, args.to, args.out, args.dtype, args.force)
+    print(describe_export(out, args.to))
+    return 0

@@ -1,0 +1,37 @@
+"""导出测试共用：一个在 DIALOGUES 上训练了几秒、会在 <|end|> 停下的极小模型，存成训练目录 RUN/last。
+
+随机初始化的模型几乎从不生成 <|end|>，"导出后的模型在同一处停下"就测不到；所以先让它背下这几段对话。
+"""
+from pathlib import Path
+
+import torch
+
+from studygpt.chat_format import render_conversation
+from studygpt.checkpoint import save_checkpoint
+from studygpt.model import lm_loss
+from studygpt.tokenizer import Tokenizer
+from tests.conftest import DIALOGUES, tiny_model
+
+# 导出测试用的提示：单轮、多轮、中英混合与空格、全角标点、词表外的字（"龘"）
+PROMPTS = [([], "你好"), ([], "你是谁？"), (["你是谁？", "我是StudyGPT，一个学习用的小模型。"], "你会做什么？"),
+           ([], "Hello world"), ([], "今天 天气，怎么样？龘")]
+
+
+def train_tiny_run(run: Path, steps: int = 60) -> Path:
+    """训练 steps 步（整批 4 段对话），保存到 run/last；返回 run。CPU 上约一两秒。"""
+    tokenizer = Tokenizer().build_vocab(t for d in DIALOGUES for t in d)
+    model = tiny_model(tokenizer.vocab_size, max_len=128)
+    rows = [render_conversation(d, tokenizer) for d in DIALOGUES]
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.token_id("<pad>")
+    batch = {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows]),
+             "labels": torch.tensor([labels + [-100] * (width - len(labels)) for _, labels in rows]),
+             "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows])}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss, _ = lm_loss(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    save_checkpoint(run / "last", model.eval(), tokenizer, extra={"step": steps})
+    return run
