@@ -75,7 +75,7 @@ def export_run(run: str | Path, to: str, out: str | Path, dtype: str | None = No
 
     out = Path(out)
     dtype = check_request(to, out, dtype, force)
-    model, tokenizer, meta = load_model(run, announce=False)
+    model, tokenizer, meta = load_model(run)  # 给训练目录时，在 stderr 上说用的是 best/ 还是 last/
     out.parent.mkdir(parents=True, exist_ok=True)
     # 临时输出放在同一目录：os.replace 在同一个文件系统里才是原子的
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
