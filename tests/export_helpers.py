@@ -20,7 +20,8 @@ PROMPTS = [([], "你好"), ([], "你是谁？"), (["你是谁？", "我是StudyG
 def train_tiny_run(run: Path, steps: int = 60) -> Path:
     """训练 steps 步（整批 4 段对话），保存到 run/last；返回 run。CPU 上约一两秒。"""
     tokenizer = Tokenizer().build_vocab(t for d in DIALOGUES for t in d)
-    model = tiny_model(tokenizer.vocab_size, max_len=128)
+    # RoPE 底数与 eps 故意不用默认值：config 里少对应一项，logits 就对不上
+    model = tiny_model(tokenizer.vocab_size, max_len=128, rope_base=5000.0, norm_eps=1e-6)
     rows = [render_conversation(d, tokenizer) for d in DIALOGUES]
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.token_id("<pad>")
