@@ -82,9 +82,9 @@ class GGUFVocab:
 
 def gguf_vocab(tokenizer: Tokenizer) -> GGUFVocab:
     """我们的 Tokenizer → llama.cpp 的 `llama` (SentencePiece) 词表：空格写成 ▁，末尾加 256 个字节词元。"""
+    require_character_tokenizer(tokenizer)
     from gguf import TokenType
 
-    require_character_tokenizer(tokenizer)
     if SPACE_PIECE in tokenizer.vocab:
         raise StudyGPTError(f"词表里有字符 {SPACE_PIECE!r} (U+2581)，SentencePiece 用它表示空格，导出后会与空格混淆；"
                             "请在训练语料里把它换掉后重新训练。")
