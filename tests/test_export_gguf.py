@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from studygpt.chat_format import render_conversation, render_prompt  # noqa: E402
 from studygpt.checkpoint import load_model  # noqa: E402
+from studygpt.errors import StudyGPTError  # noqa: E402
 from studygpt.export import export_run  # noqa: E402
 from studygpt.export.gguf import permute_for_llama_cpp  # noqa: E402
 from studygpt.export.vocab import CHAT_TEMPLATE, SPACE_PIECE  # noqa: E402
@@ -103,6 +104,17 @@ def test_tokenizer_read_back_from_gguf_encodes_any_text(run, files):
                                           for i, t in enumerate(history + [text])],
                                          add_generation_prompt=True, tokenize=True)["input_ids"]
         assert ids == render_prompt(history, text, tokenizer), text
+
+
+def test_existing_file_needs_force_and_force_replaces_it(run):
+    path = run.parent / "again.gguf"
+    path.write_text("旧的文件", encoding="utf-8")
+    with pytest.raises(StudyGPTError, match="--force"):
+        export_run(run, "gguf", path)
+    assert path.read_text(encoding="utf-8") == "旧的文件"
+    export_run(run, "gguf", path, "f16", force=True)
+    assert gguf.GGUFReader(path).fields["general.architecture"].contents() == "llama"
+    assert not [p.name for p in run.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
 
 
 def test_llama_cpp_gives_our_greedy_reply(run, files):

@@ -137,7 +137,7 @@ def one_line_error(capsys, argv) -> str:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name or p.name.endswith(".old"))
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
 
 
 def test_run_folder_without_checkpoint_is_one_sentence_and_writes_nothing(tmp_path, capsys):

@@ -48,22 +48,21 @@ def check_request(to: str, out: Path, dtype: str | None, force: bool) -> str:
     return dtype
 
 
-def remove(path: Path) -> None:
-    """删掉一个文件或整个文件夹（不存在就什么也不做）。"""
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-
-
 def replace_atomically(tmp: Path, out: Path) -> None:
-    """临时输出 tmp 就位成 out。out 已存在（--force）时先挪开，新的就位后再删旧的。"""
-    old = out.with_name(out.name + ".old")
-    if out.exists():
-        remove(old)
-        os.replace(out, old)
-    os.replace(tmp, out)
-    remove(old)
+    """临时输出 tmp 就位成 out。out 已存在（--force）时先把它挪进一个临时的"回收"文件夹，新的就位后再删掉。"""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))  # 名字不会和用户的文件撞上
+    try:
+        os.replace(out, trash / out.name)
+        os.replace(tmp, out)
+    except OSError:
+        if (trash / out.name).exists() and not out.exists():
+            os.replace(trash / out.name, out)  # 新的没能就位：把旧的放回原处
+        raise
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def export_run(run: str | Path, to: str, out: str | Path, dtype: str | None = None, force: bool = False) -> Path:
