@@ -8,7 +8,7 @@ import pytest
 import torch
 
 pytest.importorskip("transformers")
-pytest.importorskip("tokenizers")
+tokenizers = pytest.importorskip("tokenizers")
 
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
@@ -16,7 +16,7 @@ from studygpt.chat_format import render_conversation, render_prompt  # noqa: E40
 from studygpt.checkpoint import load_model  # noqa: E402
 from studygpt.cli import main as cli_main  # noqa: E402
 from studygpt.errors import StudyGPTError  # noqa: E402
-from studygpt.export.vocab import gguf_vocab, hf_tokenizer  # noqa: E402
+from studygpt.export.vocab import gguf_vocab, hf_tokenizer_files  # noqa: E402
 from studygpt.generate import generate_response  # noqa: E402
 from studygpt.tokenizer import SPECIAL_TOKENS, Tokenizer  # noqa: E402
 from tests.conftest import DIALOGUES  # noqa: E402
@@ -96,16 +96,17 @@ def test_tokenizer_json_keeps_every_character_as_is():
     """没有归一化 (normalization)：换行、制表符、回车、全角空格、组合附加符号、表情都各是一个字符、编号与我们的相同。"""
     texts = ["你好😀\n\t\r a  b", "e\u0301 组合附加符号", "\u3000全角空格"]
     tokenizer = Tokenizer().build_vocab(texts)
-    hf_tok = hf_tokenizer(tokenizer)
+    backend = tokenizers.Tokenizer.from_str(hf_tokenizer_files(tokenizer, max_len=64)["tokenizer.json"])
     for text in texts + ["𠀀 词表外😃"]:
-        assert hf_tok.encode(text) == tokenizer.encode(text), repr(text)
-        assert hf_tok.decode(hf_tok.encode(text)) == tokenizer.decode(tokenizer.encode(text))
+        ids = backend.encode(text).ids
+        assert ids == tokenizer.encode(text), repr(text)
+        assert backend.decode(ids, skip_special_tokens=False) == tokenizer.decode(ids, skip_special=False)
 
 
 def test_other_tokenizer_kinds_get_one_clear_error():
     tokenizer = Tokenizer()._set_tokens(SPECIAL_TOKENS + ["你", "你好"])  # "你好" 是一个多字符词元，像 BPE
     with pytest.raises(StudyGPTError, match="只支持字符级分词器"):
-        hf_tokenizer(tokenizer)
+        hf_tokenizer_files(tokenizer, max_len=64)
     with pytest.raises(StudyGPTError, match="只支持字符级分词器"):
         gguf_vocab(tokenizer)
 

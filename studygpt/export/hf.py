@@ -17,7 +17,7 @@ import torch
 
 from studygpt.model import DialogueModel
 from studygpt.tokenizer import Tokenizer
-from studygpt.export.vocab import hf_tokenizer, special_ids
+from studygpt.export.vocab import hf_tokenizer_files, special_ids
 
 
 def hf_state_dict(model: DialogueModel) -> dict[str, torch.Tensor]:
@@ -68,9 +68,8 @@ def write_hf(model: DialogueModel, tokenizer: Tokenizer, folder: Path) -> list[P
     fields = json.loads(config_file.read_text(encoding="utf-8"))
     config_file.write_text(json.dumps({**fields, "rope_theta": model.config.rope_base}, indent=2) + "\n", encoding="utf-8")
     save_file(hf_state_dict(model), str(folder / "model.safetensors"), metadata={"format": "pt"})
-    hf_tok = hf_tokenizer(tokenizer)
-    hf_tok.model_max_length = model.config.max_len
-    hf_tok.save_pretrained(folder)
+    for name, text in hf_tokenizer_files(tokenizer, model.config.max_len).items():
+        (folder / name).write_text(text, encoding="utf-8")
     ids = special_ids(tokenizer)
     # 默认贪心、见到 <|end|> 就停，与 `studygpt generate --temperature 0` 一致
     GenerationConfig(bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"],

@@ -12,10 +12,11 @@
 外部工具把特殊词元的写法认成控制词元（transformers 总是这样，llama.cpp 在 parse_special 时这样）。
 对话模板本来就要靠这一点把 `<|user|>` 等写成文字再编码。
 
-以后加新的分词器（如 BPE）时，只改这个文件：`hf_tokenizer` 与 `gguf_vocab` 各加一个分支。
+以后加新的分词器（如 BPE）时，只改这个文件：`hf_tokenizer_files` 与 `gguf_vocab` 各加一个分支。
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from studygpt.errors import StudyGPTError
@@ -47,28 +48,34 @@ def require_character_tokenizer(tokenizer: Tokenizer) -> None:
     """导出只支持字符级分词器：除特殊词元外每个词元正好一个字符。别的分词器给一句明确的错误。"""
     if not isinstance(tokenizer, Tokenizer) or any(len(t) != 1 for t in tokenizer.id_to_token if t not in SPECIAL_TOKENS):
         raise StudyGPTError(f"导出目前只支持字符级分词器 (character tokenizer)，这个检查点的是 {type(tokenizer).__name__}；"
-                            "请在 studygpt/export/vocab.py 的 hf_tokenizer / gguf_vocab 里加上它的写法。")
+                            "请在 studygpt/export/vocab.py 的 hf_tokenizer_files / gguf_vocab 里加上它的写法。")
 
 
-# ===== 1. Hugging Face：tokenizer.json =====
-def hf_tokenizer(tokenizer: Tokenizer):
-    """我们的 Tokenizer → transformers 的快速分词器 (PreTrainedTokenizerFast)，save_pretrained 写出 tokenizer.json。"""
-    from tokenizers import Regex
+# ===== 1. Hugging Face：tokenizer.json 与 tokenizer_config.json =====
+def hf_tokenizer_files(tokenizer: Tokenizer, max_len: int) -> dict[str, str]:
+    """我们的 Tokenizer → {文件名: 内容}：tokenizer.json（`tokenizers` 库）与 tokenizer_config.json。
+
+    tokenizer_config.json 自己写、只用 transformers 4.x 与 5.x 都认的字段（它们的 save_pretrained 写出的字段不同，
+    5.x 写的 4.x 读不了）；加载成快速分词器 (PreTrainedTokenizerFast)。max_len：模型的上下文长度。
+    """
+    from tokenizers import AddedToken, Regex
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers import decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     require_character_tokenizer(tokenizer)
     backend = HFTokenizer(models.WordLevel(dict(tokenizer.vocab), unk_token=UNK))
     # [\s\S] 匹配任意一个字符（包括换行）；isolated：每个字符自成一段，于是一个字符查一次词表
     backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     backend.decoder = decoders.Fuse()  # 解码时直接拼接，不在词元之间加空格
-    ids = special_ids(tokenizer)
-    by_id = tokenizer.id_to_token
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, chat_template=CHAT_TEMPLATE, clean_up_tokenization_spaces=False,
-        bos_token=by_id[ids["bos"]], eos_token=by_id[ids["eos"]], unk_token=by_id[ids["unk"]],
-        pad_token=by_id[ids["pad"]], additional_special_tokens=[USER, ASSISTANT])
+    # 特殊词元整段匹配（对话模板要靠它把 "<|user|>" 写成文字再编码），编号不变（它们已在词表里）
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    ids, by_id = special_ids(tokenizer), tokenizer.id_to_token
+    named = {f"{name}_token": by_id[ids[name]] for name in ("bos", "eos", "unk", "pad")}
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", **named,
+              "additional_special_tokens": [t for t in SPECIAL_TOKENS if t not in named.values()],
+              "chat_template": CHAT_TEMPLATE, "model_max_length": max_len, "clean_up_tokenization_spaces": False}
+    return {"tokenizer.json": backend.to_str(pretty=True),
+            "tokenizer_config.json": json.dumps(config, ensure_ascii=False, indent=2) + "\n"}
 
 
 # ===== 2. GGUF：SentencePiece 式的 llama 词表 =====
