@@ -140,7 +140,7 @@ def cmd_eval(args, overrides: dict) -> int:
 def cmd_serve(args, overrides: dict) -> int:
     from studygpt.checkpoint import CHECKPOINT_NAMES
     from studygpt.serve import ServeSettings, run_server
-    settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key)  # 先校验设置，再加载模型
+    settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key, max_batch=args.max_batch)  # 先校验设置，再加载模型
     model, tokenizer = load_run(args)
     run = Path(args.run).resolve()
     settings.model_id = run.parent.name if run.name in CHECKPOINT_NAMES else run.name  # runs/NAME/best → NAME
