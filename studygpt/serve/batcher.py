@@ -203,10 +203,11 @@ class Batcher:
         self._queue.put((job, gen))
 
     def stats(self) -> dict:
-        """submitted / started / finished / cancelled / failed 次数，tokens 总数，waiting 排队数，running 正在生成数。"""
+        """submitted / started / finished / cancelled / failed 次数，tokens 总数，waiting 排队数，running 正在生成数，
+        peak_batch 一步里最多同时解码了几个请求。"""
         with self._lock:
             c = dict(self._counts)
-        keys = ("submitted", "started", "finished", "cancelled", "failed", "tokens")
+        keys = ("submitted", "started", "finished", "cancelled", "failed", "tokens", "peak_batch")
         out = {k: c.get(k, 0) for k in keys}
         out["waiting"] = out["submitted"] - out["started"]
         out["running"] = out["started"] - out["finished"] - out["cancelled"] - out["failed"]
@@ -277,6 +278,8 @@ class Batcher:
     def _step(self) -> None:
         """所有行一起解码一个词元（不足 M0 行时补上空行：位置 0、词元 0，结果不用），每行选下一个词元。"""
         n = len(self.rows)
+        with self._lock:
+            self._counts["peak_batch"] = max(self._counts["peak_batch"], n)
         padded = max(n, self.floor)
         tokens = [r.token for r in self.rows] + [0] * (padded - n)
         positions = [r.position for r in self.rows] + [0] * (padded - n)

@@ -110,7 +110,7 @@ class Engine:
         return gen
 
     def stats(self) -> dict:
-        """submitted / started / finished / cancelled / failed 次数，tokens 总数，waiting 排队数，running 正在生成数。"""
+        """计数：见 Batcher.stats。"""
         return self.batcher.stats()
 
     def close(self) -> None:
