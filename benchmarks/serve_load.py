@@ -2,6 +2,7 @@
 
     python benchmarks/serve_load.py [runs/NAME] [--preset study] [--requests 48] [--max-tokens 32]
                                     [--clients 1 4 16] [--max-batch 16 1]
+    python benchmarks/serve_load.py --step-cost [--preset study]   # 只量一步批解码的 CPU 时间：批 1、2、4、8、16
 
 不给 RUN 时用随机初始化的模型（--preset 的结构，默认 study；内置语料的词表）。服务器在子进程里用
 `studygpt serve --max-batch N` 启动，和真实使用一样（客户端线程也不会和它抢 Python 的 GIL）。每个客户端发流式请求，
@@ -130,6 +131,30 @@ def measure(run: Path, args, max_batch: int, log: Path) -> list[dict]:
     return levels
 
 
+def step_cost(run: Path) -> list[dict]:
+    """一步批解码 (serve/batcher.decode_rows) 的时间：批 1、2、4、8、16，每行的位置在 60 附近。
+    报告 CPU 时间（受别的进程影响小）和墙上时间，取 20 次的中位数。"""
+    from studygpt.inference import load_for_inference
+    from studygpt.serve.batcher import SlotCache, decode_rows
+    model, _ = load_for_inference(str(run), "cpu")
+    cache = SlotCache(model, 16)
+    rows = []
+    for b in (1, 2, 4, 8, 16):
+        tokens, positions = torch.zeros(b, dtype=torch.long), torch.full((b,), 60)
+        cpu, wall = [], []
+        for i in range(23):
+            c, w = time.process_time(), time.perf_counter()
+            decode_rows(model, tokens, positions, cache)
+            if i >= 3:  # 前 3 次预热
+                cpu.append(time.process_time() - c)
+                wall.append(time.perf_counter() - w)
+        rows.append({"batch": b, "cpu_ms": round(float(np.median(cpu)) * 1e3, 1),
+                     "wall_ms": round(float(np.median(wall)) * 1e3, 1)})
+        print(f"批 {b:>2}：一步 CPU {rows[-1]['cpu_ms']} ms（墙上 {rows[-1]['wall_ms']} ms），"
+              f"每个词元 {rows[-1]['cpu_ms'] / b:.1f} ms CPU")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", default=None, help="训练目录；不给时用随机初始化的模型（--preset 的结构）")
@@ -139,7 +164,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16], help="并发客户端数")
     parser.add_argument("--max-batch", type=int, nargs="+", default=[16, 1],
                         help="服务器的 --max-batch，每个值起一台（16 = 连续批处理，1 = 一个接一个）")
+    parser.add_argument("--step-cost", action="store_true", help="只量一步批解码的时间（批 1–16），不起服务器")
     args = parser.parse_args()
+
+    if args.step_cost:
+        with tempfile.TemporaryDirectory() as tmp:
+            run = Path(args.run) if args.run else random_run(Path(tmp), args.preset)
+            print(f"机器 (machine): {describe_machine()}")
+            rows = step_cost(run)
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with RESULTS.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"time": stamp, "run": args.run or f"random-{args.preset}", "machine": describe_machine(),
+                                "step_cost": rows}, ensure_ascii=False) + "\n")
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(args.run) if args.run else random_run(Path(tmp), args.preset)

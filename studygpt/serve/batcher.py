@@ -270,7 +270,13 @@ class Batcher:
             self._finish(row, "length")
             return
         single = KVCache(config, 1, self.cache.k[0].device, self.cache.k[0].dtype)
-        logits = prefill(self.model, job.prompt_ids, single)
+        try:
+            logits = prefill(self.model, job.prompt_ids, single)
+        except Exception as exc:  # 程序错误只让这个请求失败（还没进批），批里的别人照常
+            log.exception("prefill 出错 (prefill failed)")
+            gen.emit(exc)
+            self._count(failed=1)
+            return
         self.cache.load(len(self.rows), single)
         self.rows.append(row)
         self._accept(len(self.rows) - 1, logits)
@@ -299,11 +305,7 @@ class Batcher:
             row.token = token
             return
         self._finish(row, reason)
-        last = len(self.rows) - 1
-        if i != last:
-            self.cache.move(last, i)
-            self.rows[i] = self.rows[last]
-        self.rows.pop()
+        self._remove(i)
 
     def _emit(self, row: Row, token: int, probs: torch.Tensor) -> str | None:
         """发出一个词元（stop 字符串可能先扣住它）；返回结束原因，或 None 表示继续。"""
@@ -329,13 +331,16 @@ class Batcher:
         """客户端已断开的行立刻离开，不再为它多算一个词元。"""
         for i in reversed(range(len(self.rows))):
             if self.rows[i].gen.cancelled.is_set():
-                row = self.rows[i]
-                self._finish(row, "cancelled")
-                last = len(self.rows) - 1
-                if i != last:
-                    self.cache.move(last, i)
-                    self.rows[i] = self.rows[last]
-                self.rows.pop()
+                self._finish(self.rows[i], "cancelled")
+                self._remove(i)
+
+    def _remove(self, i: int) -> None:
+        """第 i 行离开：最后一行（连同它的缓存）搬进来填上，正在生成的请求总是占着前 n 行。"""
+        last = len(self.rows) - 1
+        if i != last:
+            self.cache.move(last, i)
+            self.rows[i] = self.rows[last]
+        self.rows.pop()
 
     def _finish(self, row: Row, reason: str) -> None:
         """发出扣住的文字与 Finish，记账。"""
