@@ -154,3 +154,24 @@ def test_sixteen_streaming_clients_get_exactly_their_solo_tokens(tokenizer):
     assert after["running"] == 0 and after["waiting"] == 0
     assert after["peak_batch"] >= 4  # 真的有好几个请求一起解码
     assert len({r["text"] for r in alone}) > 10
+
+
+def test_max_batch_flag_is_checked_and_one_means_one_at_a_time(tokenizer, tmp_path):
+    from studygpt.checkpoint import save_checkpoint
+    from studygpt.cli import main
+    from studygpt.errors import StudyGPTError
+    with pytest.raises(StudyGPTError, match="max-batch"):
+        ServeSettings(max_batch=0)
+    checkpoint = save_checkpoint(tmp_path / "tiny", tiny_model(tokenizer.vocab_size), tokenizer)
+    assert main(["serve", str(checkpoint), "--max-batch", "0"]) == 2  # 一行错误，不是 traceback
+    app = create_app(never_ending_model(tokenizer), tokenizer, ServeSettings(max_batch=1))
+    with serve_in_background(app) as url:
+        bodies = [{"messages": [{"role": "user", "content": "你好"}], "seed": s, "max_tokens": 20, "temperature": 1.0}
+                  for s in range(4)]
+        threads = [threading.Thread(target=one_stream, args=(url, b)) for b in bodies]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        stats = httpx.get(f"{url}/health").json()["generations"]
+    assert stats["peak_batch"] == 1 and stats["finished"] == 4
