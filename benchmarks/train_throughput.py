@@ -7,6 +7,10 @@
 数据：../shared/data/lccc_20k.conv → 词表（最多 10000）→ build_windows → PackedBatches（study 预设，seq_len 256，批 16）。
 每一步走真正的 TransformerTrainer.train_step（lm_loss → 反向 → 梯度裁剪 → AdamW），计时包含建批次的时间。
 
+同一个进程里还计时一个参照：nanoGPT 写法的小 GPT（ReferenceGPT：学习的位置嵌入、LayerNorm、GELU、
+因果的融合注意力 is_causal、整段序列都算损失），形状与 study 相同，随机词元、同样的精度与编译设置，
+打印"训练器 ÷ 参照"的 tokens/s 倍数（同一次运行量的，机器忙闲对两者一样）。--no-reference 跳过。
+
 MFU (model FLOPs utilization) = 有用词元/秒 × (6·N + 12·L·T·d) ÷ 同一次运行实测的矩阵乘法峰值。
 N = 全部矩阵乘法权重（含输出层）；T = seq_len。这是 PaLM 论文的"模型 FLOPs"口径：它按"每个词元都过输出层、
 注意力看满 T 个位置"来数，而 lm_loss 只在有标签的位置算输出层，所以真正执行的乘加略少（打印的 labelled 比例可估算）。
@@ -15,6 +19,7 @@ N = 全部矩阵乘法权重（含输出层）；T = seq_len。这是 PaLM 论�
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -22,6 +27,8 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -30,6 +37,7 @@ from _common import (SHARED_DATA, append_results, fast_bf16, matmul_peak, peak_r
                      reset_peak_rss)
 from studygpt.data import read_dialogues
 from studygpt.dataset import PackedBatches, build_windows
+from studygpt import model as model_module
 from studygpt.model import DialogueModel, ModelConfig
 from studygpt.presets import get_preset
 from studygpt.tokenizer import PAD, Tokenizer
@@ -48,6 +56,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="不计时的预热步数（编译发生在第一步）")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="也测 torch.compile")
     p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="用 torch.profiler 分解一个训练步")
+    p.add_argument("--dense-mask", action="store_true",
+                   help="GPU 上也用稠密的文档掩码（不用 FlexAttention），对照用")
+    p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
+                   help="也计时 nanoGPT 写法的参照 GPT，打印训练器 ÷ 参照的倍数")
     return p.parse_args()
 
 
@@ -108,19 +120,21 @@ def sync(device: str) -> None:
 def run_steps(trainer: TransformerTrainer, batches, n: int, device: str) -> dict:
     """跑 n 个训练步（含建批次），返回总墙钟时间、每步时间与词元数。"""
     real = labelled = padded = 0
-    times = []
+    times, cpu_times = [], []
     for _ in range(n):
         sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with record_function(DATA_RANGE):
             batch = next(batches)
         stats = trainer.train_step([batch])
         sync(device)
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
         real += stats["tokens"]
         padded += batch["input_ids"].numel()
         labelled += int((batch["labels"][:, 1:] != -100).sum())
-    return {"seconds": sum(times), "step_times": times, "tokens": real, "padded": padded, "labelled": labelled}
+    return {"seconds": sum(times), "step_times": times, "cpu_times": cpu_times, "tokens": real, "padded": padded,
+            "labelled": labelled}
 
 
 def measure_mode(name: str, trainer: TransformerTrainer, args, flops_per_token: float) -> dict:
@@ -138,13 +152,84 @@ def measure_mode(name: str, trainer: TransformerTrainer, args, flops_per_token: 
     tps = r["tokens"] / args.steps / step_s
     flops = tps * flops_per_token
     mem = torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else peak_rss_mb()
-    return {"mode": name, "tokens_per_s": round(tps, 1), "step_s": round(step_s, 3),
+    # CPU 上再记每步的 CPU 时间 (process_time)：机器被别的进程占着时，墙上时间变慢很多，CPU 时间受的影响小得多
+    cpu_tps = r["tokens"] / args.steps / statistics.median(r["cpu_times"])
+    return {"mode": name, "tokens_per_s": round(tps, 1), "tokens_per_cpu_s": round(cpu_tps, 1), "step_s": round(step_s, 3),
             "step_s_min_max": [round(min(r["step_times"]), 3), round(max(r["step_times"]), 3)],
             "tokens_per_s_mean": round(r["tokens"] / r["seconds"], 1),
             "achieved_gflops": round(flops / 1e9, 1),
             "padding": round(1 - r["tokens"] / r["padded"], 4),
             "labelled_fraction": round(r["labelled"] / r["tokens"], 3),
             "peak_mem_mb": round(mem), "warmup_s": round(warmup_s, 1), "steps": args.steps}
+
+
+# ===== 2b. 参照：nanoGPT 写法的 GPT (reference) =====
+class ReferenceBlock(nn.Module):
+    """nanoGPT 的 Block：LayerNorm → 因果自注意力（融合内核 is_causal）→ 残差；LayerNorm → GELU MLP (4C) → 残差。"""
+
+    def __init__(self, d: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.c_attn, self.c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)   # (B, nh, T, hs)
+                   for t in self.c_attn(self.ln_1(x)).split(C, dim=2))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+        return x + self.mlp(self.ln_2(x))
+
+
+class ReferenceGPT(nn.Module):
+    """nanoGPT 的 GPT（GPT-2 结构）：词嵌入 + 学习的位置嵌入，n_layers 个块，输出层与词嵌入共享；损失算整段序列。"""
+
+    def __init__(self, vocab_size: int, d_model: int, n_head: int, n_layers: int, max_len: int, **_):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab_size, d_model), nn.Embedding(max_len, d_model)
+        self.blocks = nn.ModuleList(ReferenceBlock(d_model, n_head) for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+
+    def forward(self, idx, targets):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        logits = F.linear(self.ln_f(x), self.wte.weight)  # (B, T, V)
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def measure_reference(vocab_size: int, preset: dict, args, amp: bool, compiled: bool, seq_len: int) -> dict:
+    """同样的批大小、序列长度、精度与编译设置，计时参照 GPT 的训练步（前向 + 反向 + 梯度裁剪 + AdamW）。"""
+    torch.manual_seed(0)
+    model = ReferenceGPT(vocab_size, **{**preset["model"], "max_len": seq_len}).to(args.device)
+    forward = torch.compile(model) if compiled else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    tokens = torch.randint(vocab_size, (args.batch_size, seq_len + 1), device=args.device)
+    ctx = torch.autocast(args.device, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+    times, cpu_times = [], []
+    for i in range(args.warmup + args.steps):
+        sync(args.device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        with ctx:
+            loss = forward(tokens[:, :-1], tokens[:, 1:])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        sync(args.device)
+        times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
+    step_s = statistics.median(times[args.warmup:])
+    n = sum(p.numel() for p in model.parameters() if p.dim() == 2 and p is not model.wpe.weight)
+    c = preset["model"]
+    flops_per_token = 6 * n + 12 * c["n_layers"] * seq_len * c["d_model"]
+    tps = args.batch_size * seq_len / step_s
+    cpu_tps = args.batch_size * seq_len / statistics.median(cpu_times[args.warmup:])
+    return {"tokens_per_s": round(tps, 1), "tokens_per_cpu_s": round(cpu_tps, 1), "step_s": round(step_s, 3),
+            "matmul_weights": n,
+            "achieved_gflops": round(tps * flops_per_token / 1e9, 1), "warmup_s": round(sum(times[:args.warmup]), 1)}
 
 
 # ===== 3. 一个训练步的分解 (profile breakdown) =====
@@ -201,6 +286,8 @@ def main() -> None:
     args = parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda：这台机器没有可用的 CUDA GPU。")
+    if args.dense_mask:  # 对照：文档掩码总走稠密布尔掩码 + SDPA（model.uses_block_mask 是唯一的开关）
+        model_module.uses_block_mask = lambda device, dropout: False
     machine = print_machine("训练吞吐量 (training throughput)")
     preset = get_preset(args.preset)
     tokenizer, batches, data_times = prepare_data(args.data, preset, args.batch_size)
@@ -232,6 +319,13 @@ def main() -> None:
                 print(f"{name}: 失败 (failed) — {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
                 continue
             print(f"{name}: {record['tokens_per_s']:,.0f} tokens/s（预热/编译 {record['warmup_s']}s）")
+            if args.reference:
+                ref = measure_reference(tokenizer.vocab_size, preset, args, amp, compiled, seq_len)
+                record["reference"] = ref
+                record["vs_reference"] = round(record["tokens_per_s"] / ref["tokens_per_s"], 3)
+                record["vs_reference_cpu_time"] = round(record["tokens_per_cpu_s"] / ref["tokens_per_cpu_s"], 3)
+                print(f"{name} 参照 nanoGPT 写法 (reference GPT): {ref['tokens_per_s']:,.0f} tokens/s → "
+                      f"训练器 ÷ 参照 = {record['vs_reference']:.2f}×（按 CPU 时间 {record['vs_reference_cpu_time']:.2f}×）")
             results.append({**record, "precision": prec})
             trainers[name] = trainer
 
@@ -241,6 +335,8 @@ def main() -> None:
     for r in results:
         r["peak_gflops"] = round(peaks[r["precision"]], 1)
         r["mfu"] = round(r["achieved_gflops"] / peaks[r["precision"]], 4)
+        if "reference" in r:
+            r["reference"]["mfu"] = round(r["reference"]["achieved_gflops"] / peaks[r["precision"]], 4)
 
     print(f"\n{args.preset} 预设，批 {args.batch_size}×{seq_len}，每种设置计时 {args.steps} 步（tokens/s 按每步时间的中位数）：")
     print_table(["设置 (mode)", "tokens/s", "s/step (min–max)", "GFLOP/s", "峰值 peak", "MFU", "填充 pad", "峰值内存 MB"],
@@ -248,6 +344,13 @@ def main() -> None:
                   r["achieved_gflops"], r["peak_gflops"],
                   f"{r['mfu']:.1%}", f"{r['padding']:.1%}", r["peak_mem_mb"]] for r in results])
     print(f"（有标签、真正过输出层的位置占真实词元的 {results[0]['labelled_fraction']:.0%}）" if results else "")
+    if any("reference" in r for r in results):
+        print("\n训练器 vs nanoGPT 写法的参照（同一进程、同样的形状与设置；参照用随机词元、整段算损失、不建批次）：")
+        print_table(["设置 (mode)", "训练器 tokens/s", "参照 tokens/s", "训练器 ÷ 参照", "按 CPU 时间", "训练器 MFU",
+                     "参照 MFU"],
+                    [[r["mode"], f"{r['tokens_per_s']:,.0f}", f"{r['reference']['tokens_per_s']:,.0f}",
+                      f"{r['vs_reference']:.2f}×", f"{r['vs_reference_cpu_time']:.2f}×", f"{r['mfu']:.1%}",
+                      f"{r['reference']['mfu']:.1%}"] for r in results if "reference" in r])
 
     breakdowns = {}
     if args.profile:
@@ -255,6 +358,7 @@ def main() -> None:
             breakdowns[name] = profile_breakdown(trainers[name], args)
             print_breakdown(name, breakdowns[name])
     common = {"preset": args.preset, "batch_size": args.batch_size, "seq_len": seq_len, "device": args.device,
+              "document_mask": "flex" if model_module.uses_block_mask(torch.device(args.device), 0.0) else "dense",
               "matmul_weights": n, "flops_per_token": flops_per_token, "data": data_times,
               "peak_gflops": peaks}
     append_results("train_throughput", machine,

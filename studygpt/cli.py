@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="端口")
     p.add_argument("--api-key", default=None, help="设置后 /v1/* 需要 `Authorization: Bearer KEY`，否则返回 401")
     p.add_argument("--max-tokens-cap", type=int, default=256, help="每个回答最多多少个词元（请求的 max_tokens 不能超过它）")
+    p.add_argument("--max-batch", type=int, default=16, help="最多几个请求一起解码（连续批处理）；1 = 一个接一个")
     add_device_arg(p)
     add_compile_arg(p)
 

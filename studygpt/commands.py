@@ -140,7 +140,10 @@ def cmd_eval(args, overrides: dict) -> int:
 def cmd_serve(args, overrides: dict) -> int:
     from studygpt.checkpoint import CHECKPOINT_NAMES
     from studygpt.serve import ServeSettings, run_server
-    settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key)  # 先校验设置，再加载模型
+    settings = ServeSettings(max_tokens_cap=args.max_tokens_cap, api_key=args.api_key, max_batch=args.max_batch)  # 先校验设置，再加载模型
+    if args.compile:  # 服务器一批一起解码 (serve/batcher.py)，用不上批大小 1 的编译内核：不花时间编译它
+        print("注意 (note)：serve 不用 --compile（一批一起解码走普通的模型代码），已跳过编译。")
+        args.compile = False
     model, tokenizer = load_run(args)
     run = Path(args.run).resolve()
     settings.model_id = run.parent.name if run.name in CHECKPOINT_NAMES else run.name  # runs/NAME/best → NAME

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -24,6 +25,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from studygpt.errors import StudyGPTError
+
+try:  # FlexAttention：PyTorch ≥ 2.5 才有；没有时文档掩码总走稠密掩码 (dense mask)
+    from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+except ImportError:  # pragma: no cover
+    BlockMask = None
 
 
 # ===== 1. 配置 (config) =====
@@ -161,6 +167,8 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x, cos, sin)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, nh, T_cached + T, hs)
+        if BlockMask is not None and isinstance(mask, BlockMask):  # GPU 上的打包训练：见 document_block_mask
+            return self.merge_heads(compiled_flex_attention()(q, k, v, block_mask=mask))
         # mask 为 None 时：T > 1 用内置因果掩码（最快）；T == 1 是逐词生成，新词元可以看全部缓存。
         # 与 manual_attention 算的是同一个东西（test_manual_attention_equals_sdpa）
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and q.shape[2] > 1,
@@ -255,7 +263,11 @@ class DialogueModel(nn.Module):
             positions = torch.arange(start, start + T, device=input_ids.device).expand(B, T)
         cos = self.rope_cos[positions].unsqueeze(1)  # (B, 1, T, hs/2)
         sin = self.rope_sin[positions].unsqueeze(1)
-        mask = build_mask(T, start, attention_mask, doc_ids, input_ids.device)
+        if uses_block_mask(input_ids.device, self.config.dropout) and cache is None and (
+                doc_ids is not None or attention_mask is not None):
+            mask = document_block_mask(doc_ids, attention_mask)
+        else:
+            mask = build_mask(T, start, attention_mask, doc_ids, input_ids.device)
 
         x = self.tok_embeddings(input_ids)  # (B, T, C)
         for i, layer in enumerate(self.layers):
@@ -304,6 +316,40 @@ def build_mask(T: int, start: int, attention_mask, doc_ids, device):
         doc_ids = doc_ids.masked_fill(attention_mask == 0, -1)
     same_doc = doc_ids[:, :, None] == doc_ids[:, None, :]  # (B, T, T)
     return (same_doc & causal_mask(T, device)[0]).unsqueeze(1)  # (B, 1, T, T)
+
+
+def uses_block_mask(device: torch.device, dropout: float) -> bool:
+    """文档掩码用不用 FlexAttention：只在 CUDA 上、且没有注意力 dropout 时（FlexAttention 不做 dropout）。
+
+    为什么只在 GPU：稠密的布尔掩码 (B, 1, T, T) 让 GPU 上的 SDPA 用不上最快的 flash 内核；FlexAttention 按
+    128×128 的块 (block) 记下哪些块全看不到、哪些全看得到，整块跳过，仍是一个融合内核。CPU 上 SDPA 带布尔掩码
+    本来就走融合的 flash 实现，FlexAttention 在 CPU 上不编译时反而要造出整个分数矩阵，所以 CPU 照旧。
+    """
+    return BlockMask is not None and device.type == "cuda" and dropout == 0.0
+
+
+def document_block_mask(doc_ids, attention_mask=None):
+    """打包的文档掩码写成 FlexAttention 的 BlockMask：查询 q 能看键 kv ⇔ 同一段对话且 kv ≤ q。
+
+    和 build_mask 是同一条规则（填充词元记为 -1，自成一段），只是交给 FlexAttention 按块处理，
+    不造出 (B, 1, T, T) 的稠密矩阵。doc_ids / attention_mask: (B, T)，至少给一个。
+    """
+    if doc_ids is None:
+        doc_ids = torch.zeros_like(attention_mask, dtype=torch.long)
+    if attention_mask is not None:
+        doc_ids = doc_ids.masked_fill(attention_mask == 0, -1)
+    B, T = doc_ids.shape
+
+    def same_doc_causal(b, h, q, kv):  # FlexAttention 的 mask_mod：对每个 (批, 头, 查询, 键) 说能不能看
+        return (doc_ids[b, q] == doc_ids[b, kv]) & (kv <= q)
+
+    return create_block_mask(same_doc_causal, B, None, T, T, device=doc_ids.device)
+
+
+@functools.cache
+def compiled_flex_attention():
+    """编译过的 flex_attention（第一次调用时编译，之后重用）：不编译时它会造出整个分数矩阵，又慢又占内存。"""
+    return torch.compile(flex_attention, dynamic=False)
 
 
 def lm_loss(model: DialogueModel, batch: dict, reduction: str = "mean") -> tuple[torch.Tensor, int]:

@@ -43,17 +43,21 @@ NO_PROBABILITY = -9999.0  # 概率为 0 的候选（被 top-k/top-p 排除）：
 @dataclass
 class ServeSettings:
     """服务器设置。max_tokens_cap：每个回答最多多少个词元（请求里的 max_tokens 更大时按它算）；
-    api_key：设置后 /v1/* 需要 `Authorization: Bearer KEY`；temperature：请求没给时的默认温度。"""
+    api_key：设置后 /v1/* 需要 `Authorization: Bearer KEY`；temperature：请求没给时的默认温度；
+    max_batch：最多几个请求一起解码（连续批处理，见 batcher.py；1 = 一个接一个）。"""
     model_id: str = "studygpt"
     max_tokens_cap: int = 256
     api_key: str | None = None
     temperature: float = 0.7
+    max_batch: int = 16
 
     def __post_init__(self) -> None:
         if self.max_tokens_cap < 1:
             raise StudyGPTError(f"--max-tokens-cap={self.max_tokens_cap} 无效：请用 ≥ 1 的整数。")
         if self.api_key == "":
             raise StudyGPTError("--api-key 不能是空字符串；不需要鉴权时不要给这个参数。")
+        if self.max_batch < 1:
+            raise StudyGPTError(f"--max-batch={self.max_batch} 无效：请用 ≥ 1 的整数（1 表示一次只生成一条回答）。")
 
 
 # ===== 1. OpenAI 格式的小积木 =====
@@ -137,7 +141,7 @@ async def stream_events(gen: Generation, head: dict, with_logprobs: bool, includ
 def create_app(model: DialogueModel, tokenizer: Tokenizer, settings: ServeSettings | None = None) -> FastAPI:
     """模型 + 分词器 + 设置 → FastAPI 应用（还没开始监听端口；见 run_server / serve_in_background）。"""
     settings = settings or ServeSettings()
-    engine = Engine(model, tokenizer)
+    engine = Engine(model, tokenizer, settings.max_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
