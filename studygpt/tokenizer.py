@@ -28,6 +28,7 @@ SPECIAL_TOKENS = [USER, ASSISTANT, END, PAD, UNK, BOS, EOS]
 _ESCAPES = {"\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {v: k for k, v in _ESCAPES.items()}
 _MAX_CODEPOINT = 0x110000  # Unicode 码位上限 (one past the largest code point)
+_SURROGATES = range(0xD800, 0xE000)  # 代理字符 (surrogates)：不是文字，写不进 UTF-8 的 vocab.txt，只能是 <unk>
 
 
 def count_codepoints(texts: Iterable[str], chunk_chars: int = 1 << 22) -> np.ndarray:
@@ -80,6 +81,7 @@ class Tokenizer:
         if min_count < 1:
             raise StudyGPTError(f"min_count={min_count} 无效：请用 ≥ 1 的整数。")
         counts = count_codepoints(texts)  # counts[码位] = 出现次数
+        counts[_SURROGATES.start:_SURROGATES.stop] = 0
         codepoints = np.flatnonzero(counts >= min_count)
         order = np.lexsort((codepoints, -counts[codepoints]))  # 次数从高到低；次数相同按码位（即按字符）排序
         chars = [chr(c) for c in codepoints[order[: max_vocab_size - len(SPECIAL_TOKENS)]]]
@@ -142,7 +144,8 @@ class Tokenizer:
         """文字 → 编号数组 (int32)。特殊词元的写法在这里只是普通字符，不会被识别。"""
         table = self._require_vocab()
         # UTF-32 里每个字符正好 4 字节，等于它的码位：一次转换拿到所有码位，再一次查表
-        codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        # surrogatepass：孤立的代理字符也照常查表（得到 <unk>），不报错
+        codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         return table[codepoints]
 
     def encode(self, text: str) -> list[int]:
