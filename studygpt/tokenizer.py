@@ -14,6 +14,7 @@ vocab.txt 每行 `token<TAB>id`。换行、回车这类字符无法原样写在�
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -125,6 +126,9 @@ class Tokenizer:
         if sorted(by_id) != list(range(len(by_id))):
             raise StudyGPTError(f"{path}: 编号不连续（应为 0..{len(by_id) - 1}）；词表文件可能被截断或手工改坏了。")
         tokens = [by_id[i] for i in range(len(by_id))]
+        if len(set(tokens)) != len(tokens):  # 同一个词元两个编号：编码只会用其中一个，另一个永远学不到
+            twice = next(t for t, n in Counter(tokens).items() if n > 1)
+            raise StudyGPTError(f"{path}: 词元 {twice!r} 出现了不止一次；每个词元只能有一个编号。")
         missing = [t for t in SPECIAL_TOKENS if t not in tokens]
         if missing:
             raise StudyGPTError(f"{path}: 缺少特殊词元 {missing}；StudyGPT 的词表必须包含 {SPECIAL_TOKENS}。")
