@@ -48,6 +48,8 @@ def save_checkpoint(path: str | Path, model: DialogueModel, tokenizer: Tokenizer
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.tmp-*"):  # 上次保存到一半被 kill -9 留下的，不清就越积越多
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     except OSError as err:
         raise _save_failed(path, err) from err

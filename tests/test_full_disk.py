@@ -71,3 +71,12 @@ def test_file_size_limit_during_training_stops_cleanly_and_last_still_loads(tmp_
     model, _, meta = load_model(tmp_path / "run" / "last")   # 上一个检查点（第 2 步）完好
     assert meta["step"] == 2 and load_trainer_state(tmp_path / "run" / "last")["step"] == 2
     assert not [p for p in (tmp_path / "run").iterdir() if ".tmp-" in p.name]  # 没有留下半截的临时文件夹
+
+
+def test_stale_tmp_dir_from_a_killed_save_is_removed_by_the_next_save(tokenizer, tmp_path):
+    """kill 耐力测试找到的：保存到一半被 kill -9，.last.tmp-* 留在磁盘上，一次次越积越多。"""
+    stale = tmp_path / ".last.tmp-killed"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"\0" * 1024)
+    save_checkpoint(tmp_path / "last", tiny_model(tokenizer.vocab_size), tokenizer)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
