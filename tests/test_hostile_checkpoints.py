@@ -82,6 +82,12 @@ def config_not_json(ck: Path) -> None:
     (ck / "config.json").write_text("{" * 50_000)
 
 
+def config_vocab_size_mismatch(ck: Path) -> None:
+    meta = json.loads((ck / "config.json").read_text())
+    meta["model"]["vocab_size"] += 1  # 模型会写出词表里没有的编号
+    (ck / "config.json").write_text(json.dumps(meta))
+
+
 def vocab_duplicate_token(ck: Path) -> None:
     lines = (ck / "vocab.txt").read_text(encoding="utf-8").splitlines()
     lines[-1] = lines[-2].split("\t")[0] + "\t" + lines[-1].split("\t")[1]
@@ -107,6 +113,7 @@ HOSTILE = {  # 名字 → (把好检查点改坏的函数, 那句话里必须有
     "absurd_max_len": (absurd_max_len, "GB"),
     "config_wrong_types": (config_wrong_types, "不是整数"),
     "config_not_json": (config_not_json, "不是合法的 JSON"),
+    "config_vocab_size_mismatch": (config_vocab_size_mismatch, "vocab.txt 却有"),
     "vocab_duplicate_token": (vocab_duplicate_token, "不止一次"),
     "vocab_duplicate_id": (vocab_duplicate_id, "重复出现"),
     "vocab_missing_special": (vocab_missing_special, "缺少特殊词元"),

@@ -183,3 +183,26 @@ def test_public_host_without_api_key_warns(parts, monkeypatch, capsys, host, war
     assert ("warning" in capsys.readouterr().out) == warned
     run_server(*parts, ServeSettings(api_key="k"), host=host, port=0)  # 有 key 就不警告
     assert "warning" not in capsys.readouterr().out
+
+
+# ===== 模糊测试 (tests/test_fuzz_api.py) 找到的问题的回归测试 =====
+
+def test_405_keeps_the_allow_header(url):
+    """HTTP 规定 405 必须带 Allow 头；自定义的错误处理曾经把 Starlette 给的头丢掉。"""
+    response = httpx.request("TRACE", f"{url}/v1/models", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert_openai_error(response, 405)
+    assert "GET" in response.headers["allow"]
+
+
+@pytest.mark.parametrize("field, value", [("top_logprobs", False), ("max_tokens", "4"), ("seed", 1.0),
+                                          ("logprobs", 1), ("temperature", "0.5")])
+def test_booleans_and_strings_are_not_coerced_into_numbers(url, field, value):
+    """/openapi.json 说是整数/数字/布尔，服务器就不能收下别的类型再悄悄转换（pydantic 的宽松模式会）。"""
+    assert field in assert_openai_error(post(url, hello(**{field: value})), 400)
+
+
+def test_openapi_documents_the_errors_and_the_stream(url):
+    spec = httpx.get(f"{url}/openapi.json").json()
+    responses = spec["paths"]["/v1/chat/completions"]["post"]["responses"]
+    assert "4XX" in responses and "422" not in responses  # 校验错误是 400（OpenAI 式），不是 FastAPI 默认的 422
+    assert "text/event-stream" in responses["200"]["content"]
