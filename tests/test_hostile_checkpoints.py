@@ -60,22 +60,22 @@ def shape_not_matching_config(ck: Path) -> None:
     save_file(state, str(ck / "model.safetensors"))
 
 
-def absurd_config(ck: Path) -> None:
+def edit_model_config(ck: Path, **changes) -> None:
     meta = json.loads((ck / "config.json").read_text())
-    meta["model"].update(d_model=2**20, n_head=2**10, n_layers=10**9)  # 估算 ~10^20 字节
+    meta["model"].update(changes)
     (ck / "config.json").write_text(json.dumps(meta))
+
+
+def absurd_config(ck: Path) -> None:
+    edit_model_config(ck, d_model=2**20, n_head=2**10, n_layers=10**9)  # 估算 ~10^20 字节
 
 
 def absurd_max_len(ck: Path) -> None:
-    meta = json.loads((ck / "config.json").read_text())
-    meta["model"]["max_len"] = 2**40  # 位置编码表会是 ~32 TB
-    (ck / "config.json").write_text(json.dumps(meta))
+    edit_model_config(ck, max_len=2**40)  # 位置编码表会是 ~32 TB
 
 
 def config_wrong_types(ck: Path) -> None:
-    meta = json.loads((ck / "config.json").read_text())
-    meta["model"]["d_model"] = "32"
-    (ck / "config.json").write_text(json.dumps(meta))
+    edit_model_config(ck, d_model="32")
 
 
 def config_not_json(ck: Path) -> None:
@@ -83,9 +83,8 @@ def config_not_json(ck: Path) -> None:
 
 
 def config_vocab_size_mismatch(ck: Path) -> None:
-    meta = json.loads((ck / "config.json").read_text())
-    meta["model"]["vocab_size"] += 1  # 模型会写出词表里没有的编号
-    (ck / "config.json").write_text(json.dumps(meta))
+    vocab = len((ck / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    edit_model_config(ck, vocab_size=vocab + 1)  # 模型会写出词表里没有的编号
 
 
 def vocab_duplicate_token(ck: Path) -> None:
