@@ -109,9 +109,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
-            err = self.too_large()
-            path = f"{scope['method']} {scope['path']}: {err.detail}"
-            return await error_response(ApiError(413, path, code="request_too_large"))(scope, receive, send)
+            message = f"{scope['method']} {scope['path']}: {self.too_large().detail}"  # 和 on_http 的写法一致
+            return await error_response(ApiError(413, message, code="request_too_large"))(scope, receive, send)
         received = 0
 
         async def counted_receive():
