@@ -60,8 +60,8 @@ def _truncate_exchange(user: tuple[list[int], list[int]], reply: tuple[list[int]
     r_ids, r_labels = reply
     u_budget = min(len(u_ids), max_length // 2)
     if u_budget < len(u_ids):
-        keep = u_budget - 1  # 第一个位置留给 <|user|>
-        u_ids, u_labels = u_ids[:1] + u_ids[-keep:], u_labels[:1] + u_labels[-keep:]
+        cut = len(u_ids) - (u_budget - 1)  # 第一个位置留给 <|user|>，其余留结尾（不写 [-keep:]：keep=0 时那是整个列表）
+        u_ids, u_labels = u_ids[:1] + u_ids[cut:], u_labels[:1] + u_labels[cut:]
     r_budget = max_length - len(u_ids)
     return u_ids + r_ids[:r_budget], u_labels + r_labels[:r_budget]
 
@@ -72,9 +72,11 @@ def render_windows(turns: Sequence[str], tokenizer: Tokenizer, max_length: int =
 
     窗口只包含完整的"一问一答" (exchange)，所以没有窗口从半句话开始；
     单个一问一答就超长时截断它（见 `_truncate_exchange`），并在 stats["truncated_exchanges"] 里计数，
-    绝不悄悄丢掉。stats 还会记录 windows（窗口数）。
+    绝不悄悄丢掉；最后一句没有回答的用户话没法学，记进 stats["unanswered_turns"]。stats 还会记录 windows（窗口数）。
     """
     stats = stats if stats is not None else Counter()
+    if len(turns) % 2:
+        stats["unanswered_turns"] += 1
     windows: list[tuple[list[int], list[int]]] = []
     cur_ids: list[int] = []
     cur_labels: list[int] = []

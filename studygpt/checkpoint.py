@@ -16,16 +16,20 @@
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pickle
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from studygpt.checkpoint_checks import check_weights
 from studygpt.errors import StudyGPTError
 from studygpt.model import DialogueModel, ModelConfig
 from studygpt.tokenizer import Tokenizer
@@ -36,10 +40,19 @@ CHECKPOINT_NAMES = ("best", "last")  # 一个训练目录里优先用哪个检�
 
 def save_checkpoint(path: str | Path, model: DialogueModel, tokenizer: Tokenizer, train_config: dict | None = None,
                     trainer_state: dict | None = None, extra: dict | None = None) -> Path:
-    """原子地写一个检查点文件夹 path。返回 path。"""
+    """原子地写一个检查点文件夹 path。返回 path。
+
+    磁盘满了 (ENOSPC)、文件超过大小限制 (EFBIG) 之类的写入错误变成一句 StudyGPTError：
+    临时文件夹被删掉，旧的检查点一个字节都没动，仍然可以加载、续训。
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.tmp-*"):  # 上次保存到一半被 kill -9 留下的，不清就越积越多
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    except OSError as err:
+        raise _save_failed(path, err) from err
     try:
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
@@ -58,9 +71,20 @@ def save_checkpoint(path: str | Path, model: DialogueModel, tokenizer: Tokenizer
             os.replace(path, old)   # 第 1 次改名：旧的挪开（此刻被杀，加载时会用 .old）
         os.replace(tmp, path)       # 第 2 次改名：新的就位
         shutil.rmtree(old, ignore_errors=True)
+    except (OSError, SafetensorError) as err:  # safetensors 在 Rust 里写文件，写失败时抛它自己的错误
+        raise _save_failed(path, err) from err
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _save_failed(path: Path, err: Exception) -> StudyGPTError:
+    """写检查点失败 → 一句话：哪里、为什么、旧的还在、怎么办。"""
+    full = getattr(err, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "No space" in str(err) \
+        or "too large" in str(err)
+    why = "磁盘满了或文件超过大小限制 (disk full / file too large)" if full else f"写入出错 ({err})"
+    return StudyGPTError(f"保存检查点 {path} 失败：{why}；上一次保存的检查点没有被改动，仍然可以加载和续训 "
+                         "(--resume)。请腾出磁盘空间，或用 --out 换一个位置。")
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -99,7 +123,13 @@ def describe_checkpoint(ckpt: Path, meta: dict | None = None) -> str:
 
 
 def read_meta(ckpt: Path) -> dict:
-    meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
+    try:
+        meta = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:  # 不存在、不是 UTF-8、不是 JSON、嵌套太深
+        raise StudyGPTError(f"{ckpt}/config.json 读不出来或不是合法的 JSON ({type(err).__name__})；"
+                            "请用同一次训练保存的整个检查点文件夹。") from err
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not isinstance(meta.get("vocab_hash"), str):
+        raise StudyGPTError(f"{ckpt}/config.json 缺少 model 配置或 vocab_hash；这不是 StudyGPT 保存的检查点。")
     if meta.get("format_version") != FORMAT_VERSION:
         raise StudyGPTError(f"{ckpt}/config.json: 检查点格式版本 {meta.get('format_version')}，"
                             f"这个 StudyGPT 只认 {FORMAT_VERSION}；请用相同版本的 StudyGPT 加载。")
@@ -117,11 +147,16 @@ def load_model(path: str | Path, device="cpu", announce: bool | None = None) -> 
     tokenizer = Tokenizer().load_vocab(ckpt / "vocab.txt")
     if tokenizer.vocab_hash() != meta["vocab_hash"]:
         raise StudyGPTError(f"{ckpt}/vocab.txt 与训练时的词表不一致（指纹不同）；请用检查点里的 vocab.txt。")
-    model = DialogueModel(config=ModelConfig.from_dict(meta["model"]))
-    state = load_file(str(ckpt / "model.safetensors"))
-    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
-    if missing or unexpected:
-        raise StudyGPTError(f"{ckpt}/model.safetensors 与模型结构不符：缺少 {sorted(missing)}，多出 {sorted(unexpected)}。")
+    config = ModelConfig.from_dict(meta["model"])
+    if config.vocab_size != tokenizer.vocab_size:
+        raise StudyGPTError(f"{ckpt}: config.json 的 vocab_size={config.vocab_size}，vocab.txt 却有 "
+                            f"{tokenizer.vocab_size} 个词元；请用同一次训练保存的整个检查点文件夹。")
+    check_weights(ckpt, config)  # 先只读文件头核对大小、名字、形状，再分配内存（见 checkpoint_checks.py）
+    model = DialogueModel(config=config)
+    try:
+        state = load_file(str(ckpt / "model.safetensors"))
+    except SafetensorError as err:  # 体检之后几乎不会发生；万一有，也只是一句话
+        raise StudyGPTError(f"{ckpt}/model.safetensors 读不出来 ({err})；请重新保存或重新下载这个检查点。") from err
     model.load_state_dict(state, strict=True)
     if announce or (announce is None and Path(path).resolve() != ckpt.resolve()):
         print(describe_checkpoint(ckpt, meta), file=sys.stderr)
@@ -134,7 +169,12 @@ def load_trainer_state(path: str | Path) -> dict:
     state_file = ckpt / "trainer_state.pt"
     if not state_file.is_file():
         raise StudyGPTError(f"{ckpt}: 没有 trainer_state.pt，这个检查点只能用于推理，不能续训。")
-    return torch.load(state_file, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(state_file, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        # weights_only=True 遇到张量和基本类型以外的东西（比如藏了代码的 pickle）就停，什么都不执行
+        raise StudyGPTError(f"{state_file}: 不是 StudyGPT 保存的训练状态（含张量和基本类型以外的对象，或文件损坏），"
+                            "拒绝加载 (refused, nothing executed)；请用 last/ 里原样的 trainer_state.pt 续训。") from err
 
 
 def __getattr__(name: str):

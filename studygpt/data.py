@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -176,12 +177,24 @@ def _iter_conv(lines: Iterable[tuple[int, str]], report: ReadReport) -> Iterator
     yield from finish()
 
 
+def _without_surrogates(text: str, line_no: int, report: ReadReport) -> str:
+    """JSON 的 "\\ud800" 转义能写出孤立的代理字符 (lone surrogate)：它不是合法文字，写不进 UTF-8 的 vocab.txt。
+    和坏字节一样换成 U+FFFD 并记一次 invalid_utf8。"""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        fixed = re.sub("[\ud800-\udfff]", "\ufffd", text)  # 每个代理字符换成一个 U+FFFD
+        report.note("invalid_utf8", line_no, fixed)
+        return fixed
+
+
 def _iter_jsonl(lines: Iterable[tuple[int, str]], report: ReadReport) -> Iterator[Dialogue]:
     """JSONL: 每行一个 {"messages": [...]}。出: 一段段可用对话；坏行整行跳过并计数。"""
     for line_no, text in lines:
         try:
             obj = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError：几万层嵌套的 [[[[…，解析器递归太深
             report.note("bad_json", line_no, text)
             continue
         messages = obj.get("messages") if isinstance(obj, dict) else None
@@ -198,7 +211,8 @@ def _iter_jsonl(lines: Iterable[tuple[int, str]], report: ReadReport) -> Iterato
             continue
         for _ in range(len(messages) - len(chat)):
             report.note("system_message", line_no, text)
-        yield from _usable_dialogues([(line_no, m["content"].strip()) for m in chat], line_no, report)
+        contents = [_without_surrogates(m["content"], line_no, report).strip() for m in chat]
+        yield from _usable_dialogues([(line_no, c) for c in contents], line_no, report)
 
 
 def _iter_tsv(lines: Iterable[tuple[int, str]], report: ReadReport) -> Iterator[Dialogue]:

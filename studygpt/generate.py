@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from studygpt.chat_format import render_prompt
+from studygpt.chat_format import render_conversation, render_prompt
 from studygpt.errors import StudyGPTError
 from studygpt.model import DialogueModel, KVCache
 from studygpt.tokenizer import END, SPECIAL_TOKENS, UNK, Tokenizer
@@ -229,15 +229,19 @@ def fit_prompt(tokenizer: Tokenizer, history: Sequence[str], user_text: str, bud
     history = list(history)
     if len(history) % 2:
         raise StudyGPTError("history 必须是成对的 [用户, 助手, 用户, 助手, ...]，长度应为偶数。")
-    while True:
-        ids = render_prompt(history, user_text, tokenizer)
-        if len(ids) <= budget or not history:
-            break
-        history = history[2:]
+    ids = render_prompt([], user_text, tokenizer)
     if len(ids) > budget:
         keep = max(budget - 3, 1)  # 3 = <|user|> <|end|> <|assistant|>
-        ids = render_prompt([], user_text[-keep:], tokenizer)
-    return ids
+        return render_prompt([], user_text[-keep:], tokenizer)
+    # 从最近的一问一答往前加，直到放不下：每轮只渲染一次。（每次丢一轮再整段重渲染是 O(轮数²)，
+    # 一个带一万条消息的请求就能让服务器卡住几分钟——滥用测试找到的。）
+    start, used = len(history), len(ids)
+    while start >= 2:
+        exchange = len(render_conversation(history[start - 2:start], tokenizer)[0])
+        if used + exchange > budget:
+            break
+        start, used = start - 2, used + exchange
+    return render_prompt(history[start:], user_text, tokenizer)
 
 
 def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens: int, cfg: SamplingConfig,

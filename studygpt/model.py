@@ -72,6 +72,11 @@ class ModelConfig:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise StudyGPTError(f"模型配置里有未知字段 {sorted(unknown)}；这个检查点可能来自更新版本的 StudyGPT。")
+        for key, value in d.items():  # 类型先对上，__post_init__ 的比较才不会 TypeError
+            want = (int,) if cls.__dataclass_fields__[key].type == "int" else (int, float)
+            if isinstance(value, bool) or not isinstance(value, want):
+                raise StudyGPTError(f"模型配置的 {key}={value!r} 不是{'整数' if want == (int,) else '数字'}；"
+                                    "config.json 被改坏了。")
         return cls(**d)
 
 

@@ -14,6 +14,7 @@ vocab.txt 每行 `token<TAB>id`。换行、回车这类字符无法原样写在�
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -28,6 +29,7 @@ SPECIAL_TOKENS = [USER, ASSISTANT, END, PAD, UNK, BOS, EOS]
 _ESCAPES = {"\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {v: k for k, v in _ESCAPES.items()}
 _MAX_CODEPOINT = 0x110000  # Unicode 码位上限 (one past the largest code point)
+_SURROGATES = range(0xD800, 0xE000)  # 代理字符 (surrogates)：不是文字，写不进 UTF-8 的 vocab.txt，只能是 <unk>
 
 
 def count_codepoints(texts: Iterable[str], chunk_chars: int = 1 << 22) -> np.ndarray:
@@ -80,6 +82,7 @@ class Tokenizer:
         if min_count < 1:
             raise StudyGPTError(f"min_count={min_count} 无效：请用 ≥ 1 的整数。")
         counts = count_codepoints(texts)  # counts[码位] = 出现次数
+        counts[_SURROGATES.start:_SURROGATES.stop] = 0
         codepoints = np.flatnonzero(counts >= min_count)
         order = np.lexsort((codepoints, -counts[codepoints]))  # 次数从高到低；次数相同按码位（即按字符）排序
         chars = [chr(c) for c in codepoints[order[: max_vocab_size - len(SPECIAL_TOKENS)]]]
@@ -123,6 +126,9 @@ class Tokenizer:
         if sorted(by_id) != list(range(len(by_id))):
             raise StudyGPTError(f"{path}: 编号不连续（应为 0..{len(by_id) - 1}）；词表文件可能被截断或手工改坏了。")
         tokens = [by_id[i] for i in range(len(by_id))]
+        if len(set(tokens)) != len(tokens):  # 同一个词元两个编号：编码只会用其中一个，另一个永远学不到
+            twice = next(t for t, n in Counter(tokens).items() if n > 1)
+            raise StudyGPTError(f"{path}: 词元 {twice!r} 出现了不止一次；每个词元只能有一个编号。")
         missing = [t for t in SPECIAL_TOKENS if t not in tokens]
         if missing:
             raise StudyGPTError(f"{path}: 缺少特殊词元 {missing}；StudyGPT 的词表必须包含 {SPECIAL_TOKENS}。")
@@ -142,7 +148,8 @@ class Tokenizer:
         """文字 → 编号数组 (int32)。特殊词元的写法在这里只是普通字符，不会被识别。"""
         table = self._require_vocab()
         # UTF-32 里每个字符正好 4 字节，等于它的码位：一次转换拿到所有码位，再一次查表
-        codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        # surrogatepass：孤立的代理字符也照常查表（得到 <unk>），不报错
+        codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         return table[codepoints]
 
     def encode(self, text: str) -> list[int]:

@@ -51,3 +51,18 @@ def test_overlong_exchange_is_truncated_not_dropped(tokenizer):
 def test_show_mask_marks_learned_tokens(tokenizer):
     ids, labels = render_conversation(["你好", "你好！"], tokenizer)
     assert show_mask(ids, labels, tokenizer) == "<|user|>你好<|end|><|assistant|>[你][好][！][<|end|>]"
+
+
+# ===== 性质测试 (tests/test_properties_chat_format.py) 找到的问题的回归测试 =====
+
+def test_truncation_with_tiny_max_length_never_overflows_the_window(tokenizer):
+    """max_length=2、3 时问题的预算是 1 个词元：[-0:] 曾经把整句问题都留下，窗口超长。"""
+    for max_length in (2, 3):
+        windows = render_windows(["你好你好你好", "你好"], tokenizer, max_length)
+        assert all(len(ids) <= max_length for ids, _ in windows)
+
+
+def test_unanswered_last_turn_is_counted(tokenizer):
+    stats = Counter()
+    windows = render_windows(["你好", "你好！", "在吗"], tokenizer, 64, stats)
+    assert len(windows) == 1 and stats["unanswered_turns"] == 1

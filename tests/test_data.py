@@ -278,3 +278,17 @@ def test_real_subtitles_read_and_every_e_is_accounted_for():
         assert dialogues and all(len(d) % 2 == 0 for d in dialogues)
         # 字幕里没有空句：每个 E 要么成为一段对话，要么记为 empty_dialogue
         assert report.dialogues + report.skipped["empty_dialogue"] == stats[f"subtitles/{path.name}"]
+
+
+# ===== 性质测试 (tests/test_properties_data.py) 找到的问题的回归测试 =====
+
+def test_deeply_nested_json_line_is_bad_json_not_a_recursion_error(tmp_path):
+    good = json.dumps({"messages": [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "好"}]})
+    dialogues, report = read(tmp_path, "[" * 100_000 + "\n" + good, "x.jsonl")
+    assert len(dialogues) == 1 and report.skipped["bad_json"] == 1
+
+
+def test_json_lone_surrogate_is_replaced_and_counted_not_kept(tmp_path):
+    line = '{"messages": [{"role": "user", "content": "\\ud800你好"}, {"role": "assistant", "content": "好"}]}'
+    dialogues, report = read(tmp_path, line, "x.jsonl")
+    assert dialogues == [["\ufffd你好", "好"]] and report.skipped["invalid_utf8"] == 1

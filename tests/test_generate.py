@@ -138,3 +138,16 @@ def test_positional_numbers_after_device_are_a_clear_error(tokenizer):
     model = tiny_model(tokenizer.vocab_size)
     with pytest.raises(StudyGPTError, match="关键字"):
         generate_response(model, tokenizer, "你好", "cpu", 20)
+
+
+def test_fit_prompt_is_linear_in_the_number_of_turns(tokenizer):
+    """滥用测试找到的：一万条消息的历史曾让 fit_prompt 每丢一轮就整段重渲染（O(轮数²)），服务器卡住几分钟。"""
+    import time
+
+    from studygpt.generate import fit_prompt
+    history = ["你好", "你好！"] * 5_000
+    t0 = time.process_time()
+    ids = fit_prompt(tokenizer, history, "你是谁？", 40)
+    assert time.process_time() - t0 < 2.0
+    assert ids == fit_prompt(tokenizer, history[-8:], "你是谁？", 40)  # 和只给最近几轮一样：最近的留下
+    assert len(ids) <= 40

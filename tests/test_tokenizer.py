@@ -75,3 +75,11 @@ def test_encode_is_vectorised_and_fast():
     assert len(ids) == len(text)
     assert ids[:9].tolist() == [tok.vocab[c] for c in text[:9]]
     assert time.perf_counter() - t0 < 10  # 只防止退化成极慢的实现，不是速度目标
+
+
+def test_lone_surrogate_is_unk_and_never_enters_the_vocab(tmp_path):
+    """性质测试找到的：JSON 里的 "\\ud800" 进了词表，save_vocab 写 UTF-8 时 UnicodeEncodeError。"""
+    tok = Tokenizer().build_vocab(["\ud800你好"])
+    assert "\ud800" not in tok.vocab
+    tok.save_vocab(tmp_path / "vocab.txt")
+    assert tok.encode("\ud800好") == [tok.vocab["<unk>"], tok.vocab["好"]]

@@ -32,7 +32,7 @@ from studygpt.errors import StudyGPTError
 from studygpt.generate import GenerationSettings, SamplingConfig
 from studygpt.model import DialogueModel
 from studygpt.serve.engine import Engine, Finish, Generation, Piece
-from studygpt.serve.schemas import ApiError, ChatRequest, validation_error
+from studygpt.serve.schemas import CHAT_RESPONSES, ERROR_RESPONSES, ApiError, ChatRequest, validation_error
 from studygpt.tokenizer import Tokenizer
 
 STATIC = Path(__file__).parent / "static"
@@ -44,12 +44,14 @@ NO_PROBABILITY = -9999.0  # 概率为 0 的候选（被 top-k/top-p 排除）：
 class ServeSettings:
     """服务器设置。max_tokens_cap：每个回答最多多少个词元（请求里的 max_tokens 更大时按它算）；
     api_key：设置后 /v1/* 需要 `Authorization: Bearer KEY`；temperature：请求没给时的默认温度；
-    max_batch：最多几个请求一起解码（连续批处理，见 batcher.py；1 = 一个接一个）。"""
+    max_batch：最多几个请求一起解码（连续批处理，见 batcher.py；1 = 一个接一个）；
+    max_body_bytes：请求体最多多少字节，超过就 413（1 MB 能装下几十万字的对话，远超模型的上下文）。"""
     model_id: str = "studygpt"
     max_tokens_cap: int = 256
     api_key: str | None = None
     temperature: float = 0.7
     max_batch: int = 16
+    max_body_bytes: int = 2**20
 
     def __post_init__(self) -> None:
         if self.max_tokens_cap < 1:
@@ -58,6 +60,8 @@ class ServeSettings:
             raise StudyGPTError("--api-key 不能是空字符串；不需要鉴权时不要给这个参数。")
         if self.max_batch < 1:
             raise StudyGPTError(f"--max-batch={self.max_batch} 无效：请用 ≥ 1 的整数（1 表示一次只生成一条回答）。")
+        if self.max_body_bytes < 1024:
+            raise StudyGPTError(f"max_body_bytes={self.max_body_bytes} 太小：请用 ≥ 1024 的整数。")
 
 
 # ===== 1. OpenAI 格式的小积木 =====
@@ -84,10 +88,44 @@ def sse(data: dict | str) -> str:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def error_response(err: ApiError) -> JSONResponse:
-    """ApiError → 带 OpenAI 错误体的 JSON 响应；401 时按 HTTP 规矩加上 WWW-Authenticate 头。"""
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
-    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+def error_response(err: ApiError, headers: dict | None = None) -> JSONResponse:
+    """ApiError → 带 OpenAI 错误体的 JSON 响应；401 时按 HTTP 规矩加上 WWW-Authenticate 头。
+    headers：原样带上的头，例如 405 时 Starlette 给的 Allow（HTTP 规定 405 必须说明允许哪些方法）。"""
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if err.status == 401 else {})}
+    return JSONResponse(err.body(), status_code=err.status, headers=headers or None)
+
+
+class BodyLimit:
+    """ASGI 中间件 (middleware)：请求体超过 limit 字节就回 413，不把它读进内存。
+
+    先看 Content-Length 头，说了超限就直接拒绝；分块发送 (chunked) 没有这个头，就边收边数，
+    超过时在读请求体的地方抛 413（FastAPI 把 HTTPException 原样交给 app 的错误处理）。
+    """
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    def too_large(self) -> HTTPException:
+        return HTTPException(413, f"请求体超过 {self.limit:,} 字节 (request body too large)；请缩短对话历史")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            message = f"{scope['method']} {scope['path']}: {self.too_large().detail}"  # 和 on_http 的写法一致
+            return await error_response(ApiError(413, message, code="request_too_large"))(scope, receive, send)
+        received = 0
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise self.too_large()
+            return message
+
+        await self.app(scope, counted_receive, send)
 
 
 # ===== 2. 回答：一次给完，或者流式 =====
@@ -162,8 +200,9 @@ def create_app(model: DialogueModel, tokenizer: Tokenizer, settings: ServeSettin
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, err: HTTPException):  # 404 路径不存在、405 方法不对……
-        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code)
-        return error_response(ApiError(err.status_code, f"{request.method} {request.url.path}: {err.detail}", code=code))
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(err.status_code)
+        return error_response(ApiError(err.status_code, f"{request.method} {request.url.path}: {err.detail}", code=code),
+                              err.headers)
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, err: Exception):
@@ -178,7 +217,7 @@ def create_app(model: DialogueModel, tokenizer: Tokenizer, settings: ServeSettin
             raise ApiError(401, "API key 不对或缺少 (invalid or missing API key)：请在请求头里带上 "
                            "`Authorization: Bearer KEY`，KEY 是启动服务器时 --api-key 给的值。", code="invalid_api_key")
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(check_api_key)])
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(check_api_key)], responses=ERROR_RESPONSES)
 
     @v1.get("/models")
     async def models():
@@ -186,7 +225,7 @@ def create_app(model: DialogueModel, tokenizer: Tokenizer, settings: ServeSettin
                                             "owned_by": "studygpt", "max_len": model.config.max_len,
                                             "max_tokens_cap": settings.max_tokens_cap}]}
 
-    @v1.post("/chat/completions")
+    @v1.post("/chat/completions", responses=CHAT_RESPONSES)
     async def chat_completions(req: ChatRequest, request: Request):
         history, user_text = req.conversation()
         max_new = min(req.max_completion_tokens or req.max_tokens or settings.max_tokens_cap, settings.max_tokens_cap)
@@ -226,6 +265,7 @@ def create_app(model: DialogueModel, tokenizer: Tokenizer, settings: ServeSettin
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 
 

@@ -5,6 +5,8 @@
 所以官方 `openai` 客户端会把它变成 `openai.BadRequestError`，程序能照常处理。
 
 不认识的字段（tools、response_format……）直接忽略，和多数兼容服务器一样；认识的字段必须对。
+认识的字段按严格模式 (strict) 校验：和 /openapi.json 写的类型一致，`"top_logprobs": false`、`"max_tokens": "5"`
+不会被悄悄转换成 0 和 5（模糊测试找到的：描述说是整数，服务器却收下了布尔值）。
 """
 from __future__ import annotations
 
@@ -27,13 +29,18 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
+STRICT = ConfigDict(strict=True)
+
+
 class TextPart(BaseModel):
     """OpenAI 允许 content 写成若干"片段" (content parts)；这个纯文字模型只收 type="text" 的。"""
+    model_config = STRICT
     type: Literal["text"]
     text: str
 
 
 class Message(BaseModel):
+    model_config = STRICT
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
     name: str | None = None  # OpenAI 的可选字段；接受，不使用
@@ -46,12 +53,13 @@ class Message(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    model_config = STRICT
     include_usage: bool = False  # 流的最后多发一个只有 usage 的块 (chunk)
 
 
 class ChatRequest(BaseModel):
     """POST /v1/chat/completions 的请求体。None 表示"用服务器的默认值"。"""
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str | None = None  # 只服务一个模型：任何名字都接受，回答里写服务器的模型名
     messages: list[Message] = Field(min_length=1)
@@ -97,6 +105,49 @@ class ChatRequest(BaseModel):
             raise ApiError(400, "最后一条消息必须是 user (the last message must be from the user)。", "messages")
         texts = [m.text() for _, m in turns]
         return texts[:-1], texts[-1]
+
+
+# ===== 回答的形状：只为写进 /openapi.json（模糊测试按它核对每个回答），回答本身由 app.py 直接拼成 JSON =====
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ReplyMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class Choice(BaseModel):
+    index: int
+    message: ReplyMessage
+    finish_reason: Literal["stop", "length", "cancelled"]
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+
+
+ERROR_RESPONSES = {"4XX": {"model": ErrorBody, "description": "OpenAI 式的错误体 (OpenAI-style error body)"}}
+CHAT_RESPONSES = {**ERROR_RESPONSES, 200: {"model": ChatCompletion, "content": {"text/event-stream": {}},
+                                           "description": "一次给完 (JSON)，或 stream=true 时的 server-sent events"}}
 
 
 def validation_error(errors: list[dict]) -> ApiError:
