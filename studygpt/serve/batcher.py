@@ -13,7 +13,7 @@
        遇到 <|end|>、stop 字符串或词元上限就离开，空出的行马上给排队的请求用。
 
 "和单独来时一模一样"怎么保证：矩阵乘法库 (BLAS) 对不同的行数 M 会换用不同的内核，求和顺序不同，
-结果在最后几位上不同；抽样时几乎打平的两个词元就可能因此换一个。我们实测：同一个 M 里，一行的结果
+结果在最后几位上不同；抽样时几乎打平的两个词元就可能因此换一个。我们实测（解码用一个线程，见 one_thread）：同一个 M 里，一行的结果
 与别的行是什么、它在第几行都无关；只是 M 变了才会变。所以 batch_floor 在启动时测出一个行数下限 M0：
 从 M0 到 max_batch 的每个 M，同一行算出的 logits 逐位相同。每步至少算 M0 行（不够就补空行），
 单独一个请求也一样——于是一个请求的每个词元与它同批的是谁、有几个都无关。注意力总是看整个
@@ -27,6 +27,7 @@ import logging
 import queue
 import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -124,6 +125,19 @@ class SlotCache(KVCache):
             t[dst] = t[src]
 
 
+@contextmanager
+def one_thread():
+    """解码这一步只用一个线程。两个线程时矩阵乘法库把行分给两个线程，后一半的行走另一条求和路径，
+    同一行放在第 3 行和第 13 行算出的数在最后几位就不同（2 核机器上实测）；一个线程时只有行数 M 有影响，
+    batch_floor 测得出来。解码一步是读内存为主，一个线程也只慢一点。"""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @torch.inference_mode()
 def decode_rows(model: DialogueModel, tokens: torch.Tensor, positions: torch.Tensor, cache: SlotCache) -> torch.Tensor:
     """每行一个新词元，一起穿过模型：tokens, positions (B,) → logits (B, V)；k/v 写进 cache 的前 B 行。
@@ -136,10 +150,11 @@ def decode_rows(model: DialogueModel, tokens: torch.Tensor, positions: torch.Ten
     sin = model.rope_sin[positions[:, None]].unsqueeze(1)
     mask = (torch.arange(L, device=tokens.device) <= positions[:, None]).view(B, 1, 1, L)  # True = 可以看
     cache.positions = positions
-    x = model.tok_embeddings(tokens[:, None])  # (B, 1, C)
-    for i, layer in enumerate(model.layers):
-        x = layer(x, cos, sin, mask, cache, i)
-    return model.output(model.norm(x))[:, 0]  # (B, V)
+    with one_thread():
+        x = model.tok_embeddings(tokens[:, None])  # (B, 1, C)
+        for i, layer in enumerate(model.layers):
+            x = layer(x, cos, sin, mask, cache, i)
+        return model.output(model.norm(x))[:, 0]  # (B, V)
 
 
 def batch_floor(model: DialogueModel, cache: SlotCache, max_batch: int) -> int:
