@@ -9,6 +9,7 @@
     studygpt info [runs/NAME | --preset NAME]   = inspect params（别名）
     studygpt eval runs/A [runs/B] --data FILE   成绩单：loss、bpc、回答的多样性与重复；两个时并排比较
     studygpt serve runs/NAME [--port 8000]      OpenAI 兼容的 API + 网页聊天界面 http://127.0.0.1:8000/
+    studygpt sft|rl|dpo runs/NAME --out runs/NEW   后训练：任务上的监督微调、强化学习 (GRPO)、偏好微调 (DPO)
 
 用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
 """
@@ -19,7 +20,7 @@ import ast
 import dataclasses
 import sys
 
-from studygpt import commands
+from studygpt import commands, posttrain
 from studygpt.errors import StudyGPTError
 from studygpt.evaluate import EVAL_SEEDS, EVAL_SETTINGS
 from studygpt.generate import GenerationSettings
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_params_command(inspect_sub, "params", help="参数与一个训练步的 FLOPs 按组件分布（别名 `studygpt info`）")
 
     add_params_command(sub, "info", help="参数按组件的分布（同 `inspect params`）")
+    posttrain.add_parsers(sub, add_command)  # sft / rl / dpo（见 posttrain.py）
     return parser
 
 

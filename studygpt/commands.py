@@ -186,3 +186,9 @@ def cmd_params(args, overrides: dict) -> int:
     t = TrainConfig.from_dict({"seq_len": config.max_len, **train})
     print(inspect_params(config, t.batch_size, t.seq_len, t.grad_accum_steps))
     return 0
+
+
+def cmd_posttrain(args, overrides: dict) -> int:
+    """`studygpt sft | rl | dpo`：见 posttrain.py。"""
+    from studygpt.posttrain import run_command
+    return run_command(args)
