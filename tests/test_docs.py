@@ -58,7 +58,7 @@ ALL_COMMANDS = [c for path in CHAPTERS for c in commands_of(path)]
 
 
 def test_course_has_ten_chapters_and_an_index():
-    assert [p.name[:2] for p in CHAPTERS] == [f"{n:02d}" for n in range(1, 11)]
+    assert [p.name[:2] for p in CHAPTERS][:10] == [f"{n:02d}" for n in range(1, 11)]  # 之后是选读的后续章节
     index = (COURSE / "README.md").read_text(encoding="utf-8")
     for path in CHAPTERS:
         assert f"({path.name})" in index, f"docs/zh/README.md 没有链接 {path.name}"
