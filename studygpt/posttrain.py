@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from studygpt.exam import chat_questions, take_exam
 from studygpt.generate import greedy_batch
 from studygpt.plotting import plot_metric_panels
 from studygpt.rl import GRPOObjective, RLConfig, RolloutBatches
-from studygpt.tasks import Task, accuracy, get_task
+from studygpt.tasks import Task, accuracy, get_task, looping_answer
 from studygpt.train import TransformerTrainer
 
 
@@ -83,9 +84,18 @@ def write_summary(out: Path, summary: dict) -> None:
 
 
 # ===== 1. 监督微调 (SFT)：让模型在任务上"会一点" =====
+def sft_dialogues(task: Task, problems: int, sloppy: float, seed: int) -> list[list[str]]:
+    """任务的示范 (demonstrations)：problems 道训练题，其中约 sloppy 的比例是"停不下来"的坏示范
+    （答完又把同一句说一遍，见 tasks.looping_answer）——真实的示范数据也不完美，监督学习会把坏习惯一起学去。"""
+    rng = random.Random(seed)
+    return [[p.question, looping_answer(p) if rng.random() < sloppy else p.answer]
+            for p in task.train_problems(problems, seed)]
+
+
 def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: int = 300, lr: float = 1e-3,
-            seed: int = 0, log: Callable[[str], None] = print) -> dict:
-    """从 start 出发，在"快速上手的语料 + problems 道任务训练题"上用语言模型损失训练 steps 步。"""
+            sloppy: float = 0.0, seed: int = 0, log: Callable[[str], None] = print) -> dict:
+    """从 start 出发，在"快速上手的语料 + problems 道任务训练题"上用语言模型损失训练 steps 步。
+    sloppy：任务示范里坏示范的比例（见 sft_dialogues）。"""
     from studygpt.corpus import builtin_corpus
     from studygpt.dataset import PackedBatches, build_windows
     from studygpt.tokenizer import PAD
@@ -93,8 +103,7 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
     model, tokenizer, _ = load_model(start, announce=False)
     corpus = builtin_corpus(seed)
     # 混进快速上手的全部语料：只学新题的话，模型会把聊天和两位数加法忘掉 (catastrophic forgetting)
-    dialogues = corpus.own * 6 + corpus.chatterbot + corpus.addition_train + \
-        [[p.question, p.answer] for p in task.train_problems(problems, seed)]
+    dialogues = corpus.own * 6 + corpus.chatterbot + corpus.addition_train + sft_dialogues(task, problems, sloppy, seed)
     seq_len = model.config.max_len
     batches = PackedBatches(build_windows(dialogues, tokenizer, seq_len), 16, seq_len, tokenizer.token_id(PAD), seed=seed)
     before, clock = take_scores(model, tokenizer, task), Clock()
@@ -102,11 +111,12 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
     config = {**trainer_config(steps, lr, 16, seq_len, seed), "log_every": 10, "min_lr_ratio": 0.1}
     trainer = TransformerTrainer(model.train(), batches, "cpu", config, tokenizer=tokenizer, out_dir=out,
                                  progress=False, log=log)
-    trainer.run_info = {"sft": {"start": str(resolve_checkpoint(start)), "task": task_name, "problems": problems}}
+    trainer.run_info = {"sft": {"start": str(resolve_checkpoint(start)), "task": task_name, "problems": problems,
+                                "sloppy": sloppy}}
     trainer.train()
     after = take_scores(model, tokenizer, task)
     log(f"SFT {steps} 步之后 (after): {after.line()} · {clock.text()}")
-    summary = {"task": task_name, "steps": steps, "before": before.__dict__, "after": after.__dict__, **clock.seconds()}
+    summary = {"task": task_name, "steps": steps, "sloppy": sloppy, "before": before.__dict__, "after": after.__dict__, **clock.seconds()}
     write_summary(out, summary)
     return summary
 
@@ -225,7 +235,8 @@ def add_parsers(sub, add_command) -> None:
               ("--seed", dict(type=int, default=0, help="随机种子（同一个种子结果相同）"))]
     specs = {
         "sft": ("监督微调：快速上手语料 + 任务训练题（第 14、15 章的起点）", 300, 1e-3,
-                [("--problems", dict(type=int, default=6000, help="任务训练题的数量，默认 %(default)s"))]),
+                [("--problems", dict(type=int, default=6000, help="任务训练题的数量，默认 %(default)s")),
+                 ("--sloppy", dict(type=float, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s"))]),
         "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 200, 1e-4,
                [("--group-size", dict(type=int, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
                 ("--prompts", dict(type=int, default=8, help="每步几道题 P，默认 %(default)s")),
@@ -253,7 +264,7 @@ def add_parsers(sub, add_command) -> None:
 
 def run_command(args) -> int:
     if args.command == "sft":
-        run_sft(args.run, args.out, args.task, args.problems, args.steps, args.lr, args.seed)
+        run_sft(args.run, args.out, args.task, args.problems, args.steps, args.lr, args.sloppy, args.seed)
     elif args.command == "rl":
         config = RLConfig(task=args.task, prompts_per_step=args.prompts, group_size=args.group_size,
                           temperature=args.temperature, clip=args.clip, kl_coef=args.kl, seed=args.seed)

@@ -122,19 +122,19 @@ class GRPOObjective:
 
 # ===== 3. 抽样：当前策略对每道题写 G 个回答 =====
 @torch.no_grad()
-def sample_replies(model, prompt_ids: list[int], count: int, max_new_tokens: int, temperature: float,
-                   end_id: int, generator: torch.Generator) -> tuple[list[list[int]], list[list[float]]]:
-    """同一个提示抽 count 个回答（一批一起解码，共用 KV 缓存的形状）。
+def sample_replies(model, prompts: list[list[int]], max_new_tokens: int, temperature: float, end_id: int,
+                   generator: torch.Generator) -> tuple[list[list[int]], list[list[float]]]:
+    """一批等长的提示，每个抽一个回答（一起解码：一批只调用 max_new_tokens 次模型，比一个个抽快得多）。
 
     出: (每个回答的词元，含结尾的 <|end|>（写到长度上限还没结束就没有）, 每个词元抽样时的对数概率)。
     """
     device = model.tok_embeddings.weight.device
-    max_new_tokens = min(max_new_tokens, model.config.max_len - len(prompt_ids))
-    cache = KVCache(model.config, count, device, model.tok_embeddings.weight.dtype)
-    x = torch.tensor([prompt_ids] * count, device=device)                       # (B, T_prompt)
+    max_new_tokens = min(max_new_tokens, model.config.max_len - len(prompts[0]))
+    cache = KVCache(model.config, len(prompts), device, model.tok_embeddings.weight.dtype)
+    x = torch.tensor(prompts, device=device)                                    # (B, T_prompt)
     logits = model.output(model(x, cache=cache, return_hidden=True)[:, -1])     # (B, V)
     tokens, logps = [], []
-    finished = torch.zeros(count, dtype=torch.bool, device=device)
+    finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     for step in range(max_new_tokens):
         log_probs = (logits.float() / temperature).log_softmax(-1)
         token = torch.multinomial(log_probs.exp(), 1, generator=generator)    # (B, 1)
@@ -144,10 +144,8 @@ def sample_replies(model, prompt_ids: list[int], count: int, max_new_tokens: int
         if finished.all() or step + 1 == max_new_tokens:
             break
         logits = model(token, cache=cache)[:, -1]
-    out_tokens = torch.stack(tokens, 1).tolist()                                # (B, n)
-    out_logps = torch.stack(logps, 1).tolist()
     replies, reply_logps = [], []
-    for ids, lps in zip(out_tokens, out_logps):
+    for ids, lps in zip(torch.stack(tokens, 1).tolist(), torch.stack(logps, 1).tolist()):   # (B, n)
         n = ids.index(end_id) + 1 if end_id in ids else len(ids)                 # 保留 <|end|>：学会"何时停下"
         replies.append(ids[:n])
         reply_logps.append(lps[:n])
@@ -164,32 +162,38 @@ def rollout_batch(model, tokenizer: Tokenizer, task: Task, config: RLConfig, ste
     generator = torch.Generator(device=model.tok_embeddings.weight.device)
     generator.manual_seed(rng.getrandbits(63))
     end_id, pad_id = tokenizer.token_id(END), tokenizer.token_id(PAD)
-    rows, labels, old_logps, rewards, lengths = [], [], [], [], []
+    problems = [task.sample_problem(rng) for _ in range(config.prompts_per_step)]
+    prompts = [render_prompt([], p.question, tokenizer) for p in problems for _ in range(config.group_size)]
+    replies: list[list[int]] = [[] for _ in prompts]
+    logps: list[list[float]] = [[] for _ in prompts]
+    by_length: dict[int, list[int]] = {}
+    for i, prompt in enumerate(prompts):  # 等长的提示一起解码（同一道题的 G 个回答总在同一批里）
+        by_length.setdefault(len(prompt), []).append(i)
     was_training = model.training
     model.eval()
-    for _ in range(config.prompts_per_step):
-        problem = task.sample_problem(rng)
-        prompt = render_prompt([], problem.question, tokenizer)
-        replies, logps = sample_replies(model, prompt, config.group_size, config.max_new_tokens,
+    for rows in by_length.values():
+        out, out_logps = sample_replies(model, [prompts[i] for i in rows], config.max_new_tokens,
                                         config.temperature, end_id, generator)
-        for reply, lp in zip(replies, logps):
-            text = tokenizer.decode([t for t in reply if t != end_id])
-            # 没写完（没有 <|end|>）的回答也按写出来的部分判分：格式不完整就是 0 分
-            rewards.append(task.score(problem, text) if reply and reply[-1] == end_id else 0.0)
-            rows.append(prompt + reply)
-            labels.append([IGNORE_INDEX] * len(prompt) + reply)
-            old_logps.append([0.0] * (len(prompt) - 1) + lp)   # 与 token_logprobs 对齐：第 t 列预测词元 t+1
-            lengths.append(len(reply))
+        for i, reply, lp in zip(rows, out, out_logps):
+            replies[i], logps[i] = reply, lp
     model.train(was_training)
-    width = max(len(r) for r in rows)
-    batch = {"input_ids": torch.tensor([r + [pad_id] * (width - len(r)) for r in rows]),
-             "labels": torch.tensor([lab + [IGNORE_INDEX] * (width - len(lab)) for lab in labels]),
-             "old_logps": torch.tensor([lp + [0.0] * (width - 1 - len(lp)) for lp in old_logps]),
+    rewards = []
+    for i, (prompt, reply) in enumerate(zip(prompts, replies)):
+        text = tokenizer.decode([t for t in reply if t != end_id])
+        # 没写完（没有 <|end|>）的回答也判分：格式不完整就是 0 分
+        finished = bool(reply) and reply[-1] == end_id
+        rewards.append(task.score(problems[i // config.group_size], text) if finished else 0.0)
+    width = max(len(p) + len(r) for p, r in zip(prompts, replies))
+    batch = {"input_ids": torch.tensor([p + r + [pad_id] * (width - len(p) - len(r)) for p, r in zip(prompts, replies)]),
+             "labels": torch.tensor([[IGNORE_INDEX] * len(p) + r + [IGNORE_INDEX] * (width - len(p) - len(r))
+                                     for p, r in zip(prompts, replies)]),
+             # 与 token_logprobs 对齐：第 t 列是预测词元 t+1 的对数概率，所以回答的第一个词元在第 len(p)-1 列
+             "old_logps": torch.tensor([[0.0] * (len(p) - 1) + lp + [0.0] * (width - len(p) - len(lp))
+                                        for p, lp in zip(prompts, logps)]),
              "advantages": group_advantages(torch.tensor(rewards), config.group_size)}
     r = torch.tensor(rewards)
-    solved = r.view(-1, config.group_size).std(dim=1) > 0
-    stats = {"reward": float(r.mean()), "length": sum(lengths) / len(lengths),
-             "groups_with_signal": float(solved.float().mean())}
+    stats = {"reward": float(r.mean()), "length": sum(map(len, replies)) / len(replies),
+             "groups_with_signal": float((r.view(-1, config.group_size).std(dim=1) > 0).float().mean())}
     return batch, stats
 
 

@@ -65,6 +65,11 @@ def reward(problem: Problem, reply: str) -> float:
     return float(parse_answer(reply) == (problem.a, problem.op, problem.b, problem.result))
 
 
+def looping_answer(problem: Problem) -> str:
+    """"停不下来"的回答：答对之后又把同一句说一遍。和也对，但整句不是约定的格式，奖励是 0。"""
+    return problem.answer * 2
+
+
 def stable_percent(text: str) -> int:
     """文字 → 0..99 的固定编号（SHA-256 的前 8 位十六进制取模）：与随机种子、进程、机器都无关。"""
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) % 100
