@@ -1,6 +1,6 @@
 """后训练演示 (post-training demo)：快速上手的模型 → 监督微调 (SFT) → 强化学习 (GRPO) 与偏好微调 (DPO)，打印前后的成绩。
 
-    python benchmarks/rl_dpo_demo.py --start runs/quickstart            # 默认：sub2，SFT 120 步，RL 与 DPO 各按下面的步数
+    python benchmarks/rl_dpo_demo.py --start runs/quickstart            # 默认：sub2，SFT 200 步（40% 坏示范），RL 60 步，DPO 60 步
     python benchmarks/rl_dpo_demo.py --start runs/quickstart --skip-sft --sft-out runs/posttrain/sft   # 复用已有的 SFT
 
 三次运行都是 `studygpt sft | rl | dpo`（studygpt/posttrain.py），各写进 OUT/sft、OUT/rl、OUT/dpo：
@@ -25,9 +25,10 @@ def main() -> None:
     parser.add_argument("--start", default="runs/quickstart", help="快速上手的训练目录或检查点")
     parser.add_argument("--out", default="runs/posttrain", help="输出目录")
     parser.add_argument("--task", default="sub2")
-    parser.add_argument("--sft-steps", type=int, default=120)
-    parser.add_argument("--rl-steps", type=int, default=150)
-    parser.add_argument("--rl-lr", type=float, default=3e-4)
+    parser.add_argument("--sft-steps", type=int, default=200)
+    parser.add_argument("--sloppy", type=float, default=0.4, help="SFT 示范里停不下来的坏示范的比例")
+    parser.add_argument("--rl-steps", type=int, default=60)
+    parser.add_argument("--rl-lr", type=float, default=2e-4)
     parser.add_argument("--dpo-steps", type=int, default=60)
     parser.add_argument("--dpo-lr", type=float, default=1e-4)
     parser.add_argument("--skip-sft", action="store_true", help="不做 SFT，直接用 OUT/sft")
@@ -38,7 +39,7 @@ def main() -> None:
     out = Path(args.out)
     sft = out / "sft"
     if not args.skip_sft:
-        run_sft(args.start, sft, args.task, steps=args.sft_steps)
+        run_sft(args.start, sft, args.task, steps=args.sft_steps, sloppy=args.sloppy)
     rl = run_rl(sft / "last", out / "rl", RLConfig(task=args.task), steps=args.rl_steps, lr=args.rl_lr)
     dpo = run_dpo(sft / "last", out / "dpo", "builtin", args.task, steps=args.dpo_steps, lr=args.dpo_lr)
     rows = [("RL 之前 (SFT)", f"{rl['before']['heldout']:.1%}", f"{rl['before']['chat']:.0%}", "", ""),

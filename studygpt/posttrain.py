@@ -92,7 +92,7 @@ def sft_dialogues(task: Task, problems: int, sloppy: float, seed: int) -> list[l
             for p in task.train_problems(problems, seed)]
 
 
-def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: int = 300, lr: float = 1e-3,
+def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: int = 200, lr: float = 1e-3,
             sloppy: float = 0.0, seed: int = 0, log: Callable[[str], None] = print) -> dict:
     """从 start 出发，在"快速上手的语料 + problems 道任务训练题"上用语言模型损失训练 steps 步。
     sloppy：任务示范里坏示范的比例（见 sft_dialogues）。"""
@@ -122,7 +122,7 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
 
 
 # ===== 2. 强化学习 (RL, GRPO) =====
-def run_rl(start, out, config: RLConfig, steps: int = 200, lr: float = 1e-4, eval_every: int = 20,
+def run_rl(start, out, config: RLConfig, steps: int = 60, lr: float = 2e-4, eval_every: int = 10,
            resume: bool = False, log: Callable[[str], None] = print) -> dict:
     """从 start 出发做 steps 步 GRPO；每 eval_every 步考一次。resume=True 时从 out/last 接着训练。"""
     task, out = get_task(config.task), Path(out)
@@ -177,7 +177,7 @@ def load_preferences(pairs: str, task_name: str, seed: int, count: int = 2000) -
     return (train, heldout) if heldout and train else (items, items)
 
 
-def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: float = 0.1, steps: int = 100,
+def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: float = 0.1, steps: int = 60,
             lr: float = 1e-4, batch_size: int = 16, eval_every: int = 10, seed: int = 0, resume: bool = False,
             log: Callable[[str], None] = print) -> dict:
     """从 start 出发在偏好对上做 steps 步 DPO；每 eval_every 步在留出的偏好对上算偏好准确率。"""
@@ -234,17 +234,17 @@ def add_parsers(sub, add_command) -> None:
               ("--steps", dict(type=int, help="优化步数")), ("--lr", dict(type=float, help="学习率")),
               ("--seed", dict(type=int, default=0, help="随机种子（同一个种子结果相同）"))]
     specs = {
-        "sft": ("监督微调：快速上手语料 + 任务训练题（第 14、15 章的起点）", 300, 1e-3,
+        "sft": ("监督微调：快速上手语料 + 任务训练题（第 14、15 章的起点）", 200, 1e-3,
                 [("--problems", dict(type=int, default=6000, help="任务训练题的数量，默认 %(default)s")),
                  ("--sloppy", dict(type=float, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s"))]),
-        "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 200, 1e-4,
+        "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 60, 2e-4,
                [("--group-size", dict(type=int, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
-                ("--prompts", dict(type=int, default=8, help="每步几道题 P，默认 %(default)s")),
+                ("--prompts", dict(type=int, default=16, help="每步几道题 P，默认 %(default)s")),
                 ("--kl", dict(type=float, default=0.05, help="KL 惩罚的权重 β，默认 %(default)s")),
                 ("--clip", dict(type=float, default=0.2, help="比率裁剪 ε，默认 %(default)s")),
                 ("--temperature", dict(type=float, default=1.0, help="抽样温度，默认 %(default)s")),
-                ("--eval-every", dict(type=int, default=20, help="每几步考一次留出题，默认 %(default)s"))]),
-        "dpo": ("偏好微调 (DPO)：冻结的参考模型、β、DPO 损失", 100, 1e-4,
+                ("--eval-every", dict(type=int, default=10, help="每几步考一次留出题，默认 %(default)s"))]),
+        "dpo": ("偏好微调 (DPO)：冻结的参考模型、β、DPO 损失", 60, 1e-4,
                 [("--pairs", dict(default="builtin", help="偏好文件 JSONL（每行 prompt/chosen/rejected），"
                                                           "或 builtin = 任务的内置偏好；默认 %(default)s")),
                  ("--beta", dict(type=float, default=0.1, help="β，默认 %(default)s")),

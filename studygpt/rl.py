@@ -35,7 +35,7 @@ from studygpt.tokenizer import END, PAD, Tokenizer
 class RLConfig:
     """一次强化学习的设置（存进检查点的 config.json，续训时读回）。"""
     task: str = "add3"
-    prompts_per_step: int = 8     # P：每步几道题
+    prompts_per_step: int = 16    # P：每步几道题
     group_size: int = 8           # G：每道题抽几个回答；组越大，"比同组平均好"估得越准
     temperature: float = 1.0      # 抽样温度；1.0 时抽样分布就是策略 π 本身，比率 ρ 的分母才对得上
     max_new_tokens: int = 24      # 回答最多多少个词元（add3 的标准答案 16 个左右）
