@@ -60,6 +60,11 @@ def frozen_copy(path) -> torch.nn.Module:
     return reference.requires_grad_(False).eval()
 
 
+def save_progress(trainer: TransformerTrainer, clock: "Clock") -> None:
+    """每次考试之后存一份 last/：运行被打断时，同样的命令加 --resume 从这里接着训练（设置与步数预算沿用第一次的）。"""
+    trainer.save(trainer.out_dir / "last", trainer.elapsed_before + clock.seconds()["wall_s"])
+
+
 def resume_or_start(trainer: TransformerTrainer, out: Path, resume: bool, log: Callable[[str], None]) -> None:
     if resume:
         trainer.resume(out / "last")
@@ -147,6 +152,8 @@ def run_rl(start, out, config: RLConfig, steps: int = 60, lr: float = 2e-4, eval
             log(f"  第 {tr.step} 步 · 奖励 (reward) {entry['reward']:.2f} · KL {entry['kl']:.4f} · "
                 f"回答长度 {entry['length']:.1f} · {scores.line()} · {clock.text()}")
         tr.metrics.write(entry)
+        if "wall_s" in entry:
+            save_progress(tr, clock)
 
     trainer.on_step = on_step
     resume_or_start(trainer, out, resume, log)
@@ -208,6 +215,8 @@ def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: f
             log(f"  第 {tr.step} 步 · 留出偏好准确率 (held-out pref acc) {entry['heldout_pref_acc']:.1%} · "
                 f"margin {entry['heldout_margin']:.2f} · {clock.text()}")
         tr.metrics.write(entry)
+        if "wall_s" in entry:
+            save_progress(tr, clock)
 
     trainer.on_step = on_step
     resume_or_start(trainer, out, resume, log)
@@ -259,7 +268,7 @@ def add_parsers(sub, add_command) -> None:
             p.add_argument(flag, **kwargs)
         p.set_defaults(steps=steps, lr=lr)
         if name != "sft":
-            p.add_argument("--resume", action="store_true", help="从 --out/last 接着训练（其余参数与第一次相同）")
+            p.add_argument("--resume", action="store_true", help="被打断的运行从 --out/last 接着训练（其余参数与第一次相同）")
 
 
 def run_command(args) -> int:
