@@ -24,7 +24,7 @@ from studygpt.exam import chat_questions, take_exam
 from studygpt.generate import greedy_batch
 from studygpt.plotting import plot_metric_panels
 from studygpt.rl import GRPOObjective, RLConfig, RolloutBatches
-from studygpt.tasks import Task, accuracy, get_task, looping_answer
+from studygpt.tasks import Task, accuracy, get_task, looping_answer, stable_percent
 from studygpt.train import TransformerTrainer
 
 
@@ -177,7 +177,6 @@ def load_preferences(pairs: str, task_name: str, seed: int, count: int = 2000) -
     task = get_task(task_name)
     if pairs == "builtin":
         return builtin_pairs(task.train_problems(count, seed), seed), builtin_pairs(task.heldout_problems(200), seed + 1)
-    from studygpt.tasks import stable_percent
     items = read_pairs(pairs)
     heldout = [p for p in items if stable_percent(p.prompt) < 10]
     train = [p for p in items if stable_percent(p.prompt) >= 10]

@@ -33,12 +33,12 @@ from studygpt.tokenizer import END, PAD, Tokenizer
 
 @dataclass
 class RLConfig:
-    """一次强化学习的设置（存进检查点的 config.json，续训时读回）。"""
+    """一次强化学习的设置（记进检查点的 config.json；续训时用同样的命令行参数）。"""
     task: str = "add3"
     prompts_per_step: int = 16    # P：每步几道题
     group_size: int = 8           # G：每道题抽几个回答；组越大，"比同组平均好"估得越准
-    temperature: float = 1.0      # 抽样温度；1.0 时抽样分布就是策略 π 本身，比率 ρ 的分母才对得上
-    max_new_tokens: int = 24      # 回答最多多少个词元（add3 的标准答案 16 个左右）
+    temperature: float = 1.0      # 抽样温度；重算概率 (token_logprobs) 用同一个温度，ρ 的分子分母才是同一个分布
+    max_new_tokens: int = 24      # 回答最多多少个词元（标准答案 add3 约 16 个、sub2 约 11 个，含 <|end|>）
     clip: float = 0.2             # ε：比率被裁剪到 [1−ε, 1+ε]
     kl_coef: float = 0.05         # β：KL 惩罚的权重
     seed: int = 0
