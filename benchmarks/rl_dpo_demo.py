@@ -1,6 +1,6 @@
 """后训练演示 (post-training demo)：快速上手的模型 → 监督微调 (SFT) → 强化学习 (GRPO) 与偏好微调 (DPO)，打印前后的成绩。
 
-    python benchmarks/rl_dpo_demo.py --start runs/quickstart            # 默认：sub2，SFT 200 步（45% 坏示范），RL 60 步，DPO 60 步
+    python benchmarks/rl_dpo_demo.py --start runs/quickstart            # 默认：sub2，SFT 200 步（45% 坏示范），RL 80 步，DPO 60 步
     python benchmarks/rl_dpo_demo.py --start runs/quickstart --skip-sft --sft-out runs/posttrain/sft   # 复用已有的 SFT
 
 三次运行都是 `studygpt sft | rl | dpo`（studygpt/posttrain.py），各写进 OUT/sft、OUT/rl、OUT/dpo：
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--task", default="sub2")
     parser.add_argument("--sft-steps", type=int, default=200)
     parser.add_argument("--sloppy", type=float, default=0.45, help="SFT 示范里停不下来的坏示范的比例")
-    parser.add_argument("--rl-steps", type=int, default=60)
+    parser.add_argument("--rl-steps", type=int, default=80)
     parser.add_argument("--rl-lr", type=float, default=1e-4)
     parser.add_argument("--dpo-steps", type=int, default=60)
     parser.add_argument("--dpo-lr", type=float, default=1e-4)

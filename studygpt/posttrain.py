@@ -127,7 +127,7 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
 
 
 # ===== 2. 强化学习 (RL, GRPO) =====
-def run_rl(start, out, config: RLConfig, steps: int = 60, lr: float = 1e-4, eval_every: int = 10,
+def run_rl(start, out, config: RLConfig, steps: int = 80, lr: float = 1e-4, eval_every: int = 10,
            resume: bool = False, log: Callable[[str], None] = print) -> dict:
     """从 start 出发做 steps 步 GRPO；每 eval_every 步考一次。resume=True 时从 out/last 接着训练。"""
     task, out = get_task(config.task), Path(out)
@@ -245,7 +245,7 @@ def add_parsers(sub, add_command) -> None:
         "sft": ("监督微调：快速上手语料 + 任务训练题（第 14、15 章的起点）", 200, 1e-3,
                 [("--problems", dict(type=int, default=6000, help="任务训练题的数量，默认 %(default)s")),
                  ("--sloppy", dict(type=float, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s"))]),
-        "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 60, 1e-4,
+        "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 80, 1e-4,
                [("--group-size", dict(type=int, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
                 ("--prompts", dict(type=int, default=16, help="每步几道题 P，默认 %(default)s")),
                 ("--kl", dict(type=float, default=0.05, help="KL 惩罚的权重 β，默认 %(default)s")),
