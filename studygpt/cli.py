@@ -10,6 +10,7 @@
     studygpt eval runs/A [runs/B] --data FILE   成绩单：loss、bpc、回答的多样性与重复；两个时并排比较
     studygpt serve runs/NAME [--port 8000]      OpenAI 兼容的 API + 网页聊天界面 http://127.0.0.1:8000/
     studygpt export runs/NAME --to hf|gguf OUT  导出到 transformers 文件夹或 GGUF 文件（llama.cpp、Ollama）
+    studygpt sft|rl|dpo runs/NAME --out runs/NEW   后训练：任务上的监督微调、强化学习 (GRPO)、偏好微调 (DPO)
 
 用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
 """
@@ -20,7 +21,7 @@ import ast
 import dataclasses
 import sys
 
-from studygpt import commands
+from studygpt import commands, posttrain
 from studygpt.errors import StudyGPTError
 from studygpt.evaluate import EVAL_SEEDS, EVAL_SETTINGS
 from studygpt.generate import GenerationSettings
@@ -217,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="输出：hf 是文件夹，gguf 是 .gguf 文件")
     p.add_argument("--dtype", default=None, help="gguf 的数据类型：f32（默认）| f16 | q8_0")
     p.add_argument("--force", action=argparse.BooleanOptionalAction, default=False, help="输出已存在时覆盖它")
+
+    posttrain.add_parsers(sub, add_command)  # sft / rl / dpo（见 posttrain.py）
     return parser
 
 

@@ -196,3 +196,9 @@ def cmd_export(args, overrides: dict) -> int:
     out = export_run(args.run, args.to, args.out, args.dtype, args.force)
     print(describe_export(out, args.to))
     return 0
+
+
+def cmd_posttrain(args, overrides: dict) -> int:
+    """`studygpt sft | rl | dpo`：见 posttrain.py。"""
+    from studygpt.posttrain import run_command
+    return run_command(args)

@@ -95,6 +95,8 @@ class Forecast:
                      if self.tokens_per_epoch is not None and self.steps_per_epoch else "每个 epoch 的大小未知（数据没有长度）")
         if self.epochs is not None:
             budget = f"预算 {self.total_steps:,} 步 ≈ {self.epochs:.3g} 个 epoch"
+        elif self.total_steps:  # 数据没有长度（如强化学习每步现抽的回答）：只有步数预算
+            budget = f"预算 {self.total_steps:,} 步"
         else:
             budget = f"预算 {self.max_minutes:g} 分钟：能走几个 epoch 要等测完前几步的速度"
         parts = " + ".join(f"{name} {size / MB:,.0f} MB" for name, size in self.memory.items())

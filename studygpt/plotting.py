@@ -89,3 +89,30 @@ def plot_loss_curves(history: list[dict], path: str | Path) -> Path | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_metric_panels(history: list[dict], path: str | Path, panels: list[tuple[str, str]]) -> Path | None:
+    """metrics.jsonl 里的几项指标各画一张小图（横轴是优化步），并排存成一张 PNG。
+
+    panels: [(指标名, 标题)]；某项一条记录都没有时那张小图留空。history 里没有任何一项时不画，返回 None。
+    """
+    series = {key: [(h["step"], h[key]) for h in history if key in h] for key, _ in panels}
+    if not any(series.values()):
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    setup_cjk_font()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels):
+        points = sorted(series[key])
+        if points:
+            ax.plot(*zip(*points), "o-" if len(points) < 40 else "-", ms=3, lw=1.0)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

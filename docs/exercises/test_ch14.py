@@ -1,0 +1,29 @@
+"""第 14 章练习的测试：pytest docs/exercises -k ch14。参照答案是训练时真正用的 studygpt/dpo.py。"""
+import math
+
+import torch
+
+from exercise_loader import load
+from studygpt.dpo import dpo_loss
+
+ex = load("ch14_dpo")
+
+
+def test_sequence_logprob_sums_only_the_reply():
+    logps = torch.tensor([[-0.5, -1.0, -2.0, -0.25], [-3.0, -0.1, -0.2, -0.3]])
+    mask = torch.tensor([[False, True, True, False], [False, False, True, True]])
+    got = ex.sequence_logprob(logps, mask)
+    assert got.shape == (2,), f"应返回每行一个数 (B,)，你的形状是 {tuple(got.shape)}"
+    assert torch.allclose(got, torch.tensor([-3.0, -0.5])), f"应为 [-3.0, -0.5]（只加回答的位置），你的是 {got.tolist()}"
+
+
+def test_dpo_loss_matches_studygpt_and_is_log2_when_policy_equals_reference():
+    torch.manual_seed(0)
+    ref = torch.randn(4), torch.randn(4)
+    same = ex.dpo_loss(ref[0], ref[1], ref[0], ref[1], 0.1)
+    assert abs(float(same) - math.log(2)) < 1e-6, f"策略 = 参考时损失应为 log 2 ≈ 0.6931，你的是 {float(same):.4f}"
+    policy = ref[0] + torch.randn(4), ref[1] + torch.randn(4)
+    for beta in (0.1, 0.5, 2.0):
+        expected, _ = dpo_loss(policy[0], policy[1], ref[0], ref[1], beta)
+        got = ex.dpo_loss(policy[0], policy[1], ref[0], ref[1], beta)
+        assert torch.allclose(got, expected, atol=1e-6), f"β={beta}: 应为 {float(expected):.4f}，你的是 {float(got):.4f}"

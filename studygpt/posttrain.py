@@ -1,0 +1,283 @@
+"""后训练的三次运行 (post-training runs)：在一个任务上监督微调 (SFT) → 强化学习 (RL) / 偏好微调 (DPO)。
+
+每次运行都从一个已有的检查点出发，用同一个训练循环 (train.py)，只换数据和目标函数：
+    sft：语言模型损失 lm_loss，数据 = 快速上手的语料 + 任务的训练题（混着学，免得忘了聊天）；
+    rl ：GRPOObjective（rl.py），数据 = 每步现抽的回答 RolloutBatches；
+    dpo：DPOObjective（dpo.py），数据 = 偏好对 PairBatches。
+检查点、续训 (--resume)、metrics.jsonl 与普通训练相同；另外每隔几步考一次留出题与 20 个固定聊天问题，
+画出曲线 (curves.png)。命令行 `studygpt sft|rl|dpo` 调用这里。
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from studygpt.checkpoint import load_model, resolve_checkpoint
+from studygpt.dpo import DPOObjective, Pair, PairBatches, builtin_pairs, evaluate_preferences, read_pairs
+from studygpt.exam import chat_questions, take_exam
+from studygpt.generate import greedy_batch
+from studygpt.plotting import plot_metric_panels
+from studygpt.rl import GRPOObjective, RLConfig, RolloutBatches
+from studygpt.tasks import Task, accuracy, get_task, looping_answer, stable_percent
+from studygpt.train import TransformerTrainer
+
+
+@dataclass
+class Scores:
+    """一次考试：留出题完全答对的比例、20 个固定聊天问题答对的比例，和几条留出题的回答。"""
+    heldout: float
+    chat: float
+    samples: list[tuple[str, str]]
+
+    def line(self) -> str:
+        return f"留出题 (held-out) {self.heldout:.1%} · 固定聊天问题 (20 chat prompts) {self.chat:.0%}"
+
+
+def take_scores(model, tokenizer, task: Task, problems: int = 200, samples: int = 4) -> Scores:
+    """贪心解码 (greedy) 考一次：结果可复现。"""
+    held = task.heldout_problems(problems)
+    replies = greedy_batch(model, tokenizer, [p.question for p in held], max_length=24)
+    chat = take_exam(model, tokenizer, chat_questions()).accuracy
+    return Scores(accuracy(held, replies), chat, [(p.question, r) for p, r in zip(held[:samples], replies)])
+
+
+def trainer_config(steps: int, lr: float, batch_size: int, seq_len: int, seed: int) -> dict:
+    """后训练的训练设置：步数预算、较小的学习率、不做权重衰减（要留在起点附近，不是往 0 拉）、不早停。"""
+    return {"lr": lr, "max_steps": steps, "warmup_steps": max(1, min(10, steps // 10)), "weight_decay": 0.0,
+            "batch_size": batch_size, "seq_len": seq_len, "seed": seed, "log_every": 1, "check_memory": False,
+            "early_stop_patience": 0, "keep_best": False, "min_lr_ratio": 0.5}
+
+
+def frozen_copy(path) -> torch.nn.Module:
+    """参考模型 (reference)：再加载一遍起点检查点，冻结所有参数。"""
+    reference, _, _ = load_model(path, announce=False)
+    return reference.requires_grad_(False).eval()
+
+
+def save_progress(trainer: TransformerTrainer, clock: "Clock") -> None:
+    """每次考试之后存一份 last/：运行被打断时，同样的命令加 --resume 从这里接着训练（设置与步数预算沿用第一次的）。"""
+    trainer.save(trainer.out_dir / "last", trainer.elapsed_before + clock.seconds()["wall_s"])
+
+
+def resume_or_start(trainer: TransformerTrainer, out: Path, resume: bool, log: Callable[[str], None]) -> None:
+    if resume:
+        trainer.resume(out / "last")
+        log(f"从 {out / 'last'} 续训：第 {trainer.step} 步")
+
+
+class Clock:
+    """墙钟时间 (wall) 与本进程的 CPU 时间：机器被别的程序占着时，两者差得多，CPU 时间更能说明算了多少。"""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def text(self) -> str:
+        return f"{time.perf_counter() - self.wall:.0f} 秒 (wall) · CPU {time.process_time() - self.cpu:.0f} 秒"
+
+    def seconds(self) -> dict:
+        return {"wall_s": round(time.perf_counter() - self.wall, 1), "cpu_s": round(time.process_time() - self.cpu, 1)}
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+# ===== 1. 监督微调 (SFT)：让模型在任务上"会一点" =====
+def sft_dialogues(task: Task, problems: int, sloppy: float, seed: int) -> list[list[str]]:
+    """任务的示范 (demonstrations)：problems 道训练题，其中约 sloppy 的比例是"停不下来"的坏示范
+    （答完又把同一句说一遍，见 tasks.looping_answer）——真实的示范数据也不完美，监督学习会把坏习惯一起学去。"""
+    rng = random.Random(seed)
+    return [[p.question, looping_answer(p) if rng.random() < sloppy else p.answer]
+            for p in task.train_problems(problems, seed)]
+
+
+def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: int = 200, lr: float = 1e-3,
+            sloppy: float = 0.0, seed: int = 0, log: Callable[[str], None] = print) -> dict:
+    """从 start 出发，在"快速上手的语料 + problems 道任务训练题"上用语言模型损失训练 steps 步。
+    sloppy：任务示范里坏示范的比例（见 sft_dialogues）。"""
+    from studygpt.corpus import builtin_corpus
+    from studygpt.dataset import PackedBatches, build_windows
+    from studygpt.tokenizer import PAD
+    task, out = get_task(task_name), Path(out)
+    model, tokenizer, _ = load_model(start, announce=False)
+    corpus = builtin_corpus(seed)
+    # 混进快速上手的全部语料：只学新题的话，模型会把聊天和两位数加法忘掉 (catastrophic forgetting)
+    dialogues = corpus.own * 6 + corpus.chatterbot + corpus.addition_train + sft_dialogues(task, problems, sloppy, seed)
+    seq_len = model.config.max_len
+    batches = PackedBatches(build_windows(dialogues, tokenizer, seq_len), 16, seq_len, tokenizer.token_id(PAD), seed=seed)
+    before, clock = take_scores(model, tokenizer, task), Clock()
+    log(f"起点 (start) {start}: {before.line()}")
+    config = {**trainer_config(steps, lr, 16, seq_len, seed), "log_every": 10, "min_lr_ratio": 0.1}
+    trainer = TransformerTrainer(model.train(), batches, "cpu", config, tokenizer=tokenizer, out_dir=out,
+                                 progress=False, log=log)
+    trainer.run_info = {"sft": {"start": str(resolve_checkpoint(start)), "task": task_name, "problems": problems,
+                                "sloppy": sloppy}}
+    trainer.train()
+    after = take_scores(model, tokenizer, task)
+    log(f"SFT {steps} 步之后 (after): {after.line()} · {clock.text()}")
+    summary = {"task": task_name, "steps": steps, "sloppy": sloppy, "before": before.__dict__, "after": after.__dict__, **clock.seconds()}
+    write_summary(out, summary)
+    return summary
+
+
+# ===== 2. 强化学习 (RL, GRPO) =====
+def run_rl(start, out, config: RLConfig, steps: int = 80, lr: float = 1e-4, eval_every: int = 10,
+           resume: bool = False, log: Callable[[str], None] = print) -> dict:
+    """从 start 出发做 steps 步 GRPO；每 eval_every 步考一次。resume=True 时从 out/last 接着训练。"""
+    task, out = get_task(config.task), Path(out)
+    model, tokenizer, _ = load_model(start, announce=False)
+    reference = frozen_copy(start)
+    loader = RolloutBatches(model, tokenizer, task, config)
+    objective = GRPOObjective(reference, config)
+    settings = trainer_config(steps, lr, loader.batch_size, model.config.max_len, config.seed)
+    trainer = TransformerTrainer(model.train(), loader, "cpu", settings, tokenizer=tokenizer, out_dir=out,
+                                 progress=False, log=log, objective=objective)
+    trainer.run_info = {"rl": {"start": str(resolve_checkpoint(start)), **config.to_dict()}}
+    first = take_scores(model, tokenizer, task) if not resume else None
+    clock = Clock()
+
+    def on_step(tr: TransformerTrainer) -> None:
+        if first is not None and tr.step == 1:  # 第 0 步的考试：train() 开始时清空了旧记录，所以在这里补记
+            tr.metrics.write({"step": 0, "heldout_acc": first.heldout, "chat_acc": first.chat})
+        entry = {"step": tr.step, **loader.last_stats, **objective.last}
+        if tr.step % eval_every == 0 or tr.step == steps:
+            scores = take_scores(tr.model, tokenizer, task)
+            entry.update(heldout_acc=scores.heldout, chat_acc=scores.chat, **clock.seconds())
+            log(f"  第 {tr.step} 步 · 奖励 (reward) {entry['reward']:.2f} · KL {entry['kl']:.4f} · "
+                f"回答长度 {entry['length']:.1f} · {scores.line()} · {clock.text()}")
+        tr.metrics.write(entry)
+        if "wall_s" in entry:
+            save_progress(tr, clock)
+
+    trainer.on_step = on_step
+    resume_or_start(trainer, out, resume, log)
+    if first is not None:
+        log(f"起点 (start) {start}: {first.line()}")
+    trainer.train()
+    final = take_scores(model, tokenizer, task)
+    plot_metric_panels(trainer.history, out / "curves.png", [
+        ("reward", "平均奖励 (mean reward)"), ("heldout_acc", "留出题答对 (held-out exact)"),
+        ("kl", "KL(π‖π_ref)"), ("length", "回答长度 (reply tokens)")])
+    summary = {"task": config.task, "steps": trainer.step, "rl": config.to_dict(), "lr": lr,
+               "before": first.__dict__ if first else None, "after": final.__dict__, **clock.seconds()}
+    write_summary(out, summary)
+    log(f"完成 (done): {final.line()} · {clock.text()} · 曲线 {out / 'curves.png'}")
+    return summary
+
+
+# ===== 3. 偏好微调 (DPO) =====
+def load_preferences(pairs: str, task_name: str, seed: int, count: int = 2000) -> tuple[list[Pair], list[Pair]]:
+    """"builtin" → 任务的内置偏好（训练题与留出题各出一份）；否则读 JSONL 文件，按提示的哈希留出约 10%。"""
+    task = get_task(task_name)
+    if pairs == "builtin":
+        return builtin_pairs(task.train_problems(count, seed), seed), builtin_pairs(task.heldout_problems(200), seed + 1)
+    items = read_pairs(pairs)
+    heldout = [p for p in items if stable_percent(p.prompt) < 10]
+    train = [p for p in items if stable_percent(p.prompt) >= 10]
+    return (train, heldout) if heldout and train else (items, items)
+
+
+def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: float = 0.1, steps: int = 60,
+            lr: float = 1e-4, batch_size: int = 16, eval_every: int = 10, seed: int = 0, resume: bool = False,
+            log: Callable[[str], None] = print) -> dict:
+    """从 start 出发在偏好对上做 steps 步 DPO；每 eval_every 步在留出的偏好对上算偏好准确率。"""
+    task, out = get_task(task_name), Path(out)
+    train_pairs, heldout_pairs = load_preferences(pairs, task_name, seed)
+    model, tokenizer, _ = load_model(start, announce=False)
+    reference = frozen_copy(start)
+    loader = PairBatches(train_pairs, tokenizer, reference, batch_size, seed)
+    objective = DPOObjective(beta)
+    settings = trainer_config(steps, lr, batch_size, model.config.max_len, seed)
+    trainer = TransformerTrainer(model.train(), loader, "cpu", settings, tokenizer=tokenizer, out_dir=out,
+                                 progress=False, log=log, objective=objective)
+    trainer.run_info = {"dpo": {"start": str(resolve_checkpoint(start)), "pairs": pairs, "beta": beta, "task": task_name}}
+    log(f"偏好对 (pairs): 训练 {len(train_pairs)} · 留出 {len(heldout_pairs)}")
+
+    def held() -> dict:
+        return evaluate_preferences(model, reference, heldout_pairs, tokenizer, beta)
+
+    first = (held(), take_scores(model, tokenizer, task)) if not resume else None
+    clock = Clock()
+
+    def on_step(tr: TransformerTrainer) -> None:
+        if first is not None and tr.step == 1:
+            tr.metrics.write({"step": 0, **{f"heldout_{k}": v for k, v in first[0].items()}})
+        entry = {"step": tr.step, **{f"train_{k}": v for k, v in objective.last.items()}}
+        if tr.step % eval_every == 0 or tr.step == steps:
+            entry.update({f"heldout_{k}": v for k, v in held().items()}, **clock.seconds())
+            log(f"  第 {tr.step} 步 · 留出偏好准确率 (held-out pref acc) {entry['heldout_pref_acc']:.1%} · "
+                f"margin {entry['heldout_margin']:.2f} · {clock.text()}")
+        tr.metrics.write(entry)
+        if "wall_s" in entry:
+            save_progress(tr, clock)
+
+    trainer.on_step = on_step
+    resume_or_start(trainer, out, resume, log)
+    if first is not None:
+        log(f"起点 (start): 留出偏好准确率 {first[0]['pref_acc']:.1%} · loss {first[0]['loss']:.3f} · {first[1].line()}")
+    trainer.train()
+    after_prefs, after = held(), take_scores(model, tokenizer, task)
+    plot_metric_panels(trainer.history, out / "curves.png", [
+        ("train_loss", "DPO 损失 (train loss)"), ("heldout_margin", "留出 margin"),
+        ("heldout_pref_acc", "留出偏好准确率 (held-out pref acc)")])
+    summary = {"pairs": pairs, "beta": beta, "steps": trainer.step, "lr": lr,
+               "before": {"prefs": first[0], "scores": first[1].__dict__} if first else None,
+               "after": {"prefs": after_prefs, "scores": after.__dict__}, **clock.seconds()}
+    write_summary(out, summary)
+    log(f"完成 (done): 留出偏好准确率 {after_prefs['pref_acc']:.1%} · margin {after_prefs['margin']:.2f} · "
+        f"{after.line()} · {clock.text()}")
+    return summary
+
+
+# ===== 4. 命令行：studygpt sft | rl | dpo =====
+def add_parsers(sub, add_command) -> None:
+    """在 cli.py 的子命令里登记 sft、rl、dpo（处理函数都是 commands.cmd_posttrain → run_command）。"""
+    common = [("--task", dict(default="add3", help="任务名（见 tasks.py）：add3 = 三位数加法")),
+              ("--steps", dict(type=int, help="优化步数")), ("--lr", dict(type=float, help="学习率")),
+              ("--seed", dict(type=int, default=0, help="随机种子（同一个种子结果相同）"))]
+    specs = {
+        "sft": ("监督微调：快速上手语料 + 任务训练题（第 14、15 章的起点）", 200, 1e-3,
+                [("--problems", dict(type=int, default=6000, help="任务训练题的数量，默认 %(default)s")),
+                 ("--sloppy", dict(type=float, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s"))]),
+        "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 80, 1e-4,
+               [("--group-size", dict(type=int, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
+                ("--prompts", dict(type=int, default=16, help="每步几道题 P，默认 %(default)s")),
+                ("--kl", dict(type=float, default=0.05, help="KL 惩罚的权重 β，默认 %(default)s")),
+                ("--clip", dict(type=float, default=0.2, help="比率裁剪 ε，默认 %(default)s")),
+                ("--temperature", dict(type=float, default=1.0, help="抽样温度，默认 %(default)s")),
+                ("--eval-every", dict(type=int, default=10, help="每几步考一次留出题，默认 %(default)s"))]),
+        "dpo": ("偏好微调 (DPO)：冻结的参考模型、β、DPO 损失", 60, 1e-4,
+                [("--pairs", dict(default="builtin", help="偏好文件 JSONL（每行 prompt/chosen/rejected），"
+                                                          "或 builtin = 任务的内置偏好；默认 %(default)s")),
+                 ("--beta", dict(type=float, default=0.1, help="β，默认 %(default)s")),
+                 ("--batch-size", dict(type=int, default=16, help="每步几条偏好，默认 %(default)s")),
+                 ("--eval-every", dict(type=int, default=10, help="每几步在留出偏好上测一次，默认 %(default)s"))]),
+    }
+    for name, (help_text, steps, lr, extra) in specs.items():
+        p = add_command(sub, name, "posttrain", help=help_text, description=help_text + "。见 docs/zh/14_dpo.md、15_rl.md。")
+        p.add_argument("run", help="起点：训练目录或检查点文件夹（如快速上手的 runs/quickstart）")
+        p.add_argument("--out", required=True, help="输出目录（检查点 last/、metrics.jsonl、curves.png、summary.json）")
+        for flag, kwargs in common + extra:
+            p.add_argument(flag, **kwargs)
+        p.set_defaults(steps=steps, lr=lr)
+        if name != "sft":
+            p.add_argument("--resume", action="store_true", help="被打断的运行从 --out/last 接着训练（其余参数与第一次相同）")
+
+
+def run_command(args) -> int:
+    if args.command == "sft":
+        run_sft(args.run, args.out, args.task, args.problems, args.steps, args.lr, args.sloppy, args.seed)
+    elif args.command == "rl":
+        config = RLConfig(task=args.task, prompts_per_step=args.prompts, group_size=args.group_size,
+                          temperature=args.temperature, clip=args.clip, kl_coef=args.kl, seed=args.seed)
+        run_rl(args.run, args.out, config, args.steps, args.lr, args.eval_every, args.resume)
+    else:
+        run_dpo(args.run, args.out, args.pairs, args.task, args.beta, args.steps, args.lr, args.batch_size,
+                args.eval_every, args.seed, args.resume)
+    return 0
