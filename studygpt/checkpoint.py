@@ -3,7 +3,7 @@
 一个检查点是一个文件夹：
     model.safetensors   权重（safetensors 只存张量，加载时不会执行任何代码）
     config.json         模型配置、训练配置、格式版本、词表指纹
-    vocab.txt           词表
+    vocab.txt           词表（字符级；字节级 BPE 则是 tokenizer.json，见 bpe_tokenizer.py）
     trainer_state.pt    优化器、学习率调度、步数、随机数状态、数据读到哪里（只含张量和基本类型，
                         用 torch.load(weights_only=True) 加载，同样不会执行代码；见 train_state.py）
 
@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from studygpt.errors import StudyGPTError
 from studygpt.model import DialogueModel, ModelConfig
-from studygpt.tokenizer import Tokenizer
+from studygpt.tokenizer import Tokenizer, load_tokenizer
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("best", "last")  # 一个训练目录里优先用哪个检查点
@@ -46,7 +46,7 @@ def save_checkpoint(path: str | Path, model: DialogueModel, tokenizer: Tokenizer
         meta = {"format_version": FORMAT_VERSION, "model": model.config.__dict__, "train": train_config or {},
                 "vocab_hash": tokenizer.vocab_hash(), **(extra or {})}
         (tmp / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-        tokenizer.save_vocab(tmp / "vocab.txt")
+        tokenizer.save(tmp)  # vocab.txt 或 tokenizer.json：分词器自己知道存成什么
         if trainer_state is not None:
             torch.save(trainer_state, tmp / "trainer_state.pt")
         for f in tmp.iterdir():  # 确保数据真的落盘，再做改名
@@ -114,10 +114,13 @@ def load_model(path: str | Path, device="cpu", announce: bool | None = None) -> 
     """
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
-    tokenizer = Tokenizer().load_vocab(ckpt / "vocab.txt")
+    tokenizer = load_tokenizer(ckpt)
     if tokenizer.vocab_hash() != meta["vocab_hash"]:
-        raise StudyGPTError(f"{ckpt}/vocab.txt 与训练时的词表不一致（指纹不同）；请用检查点里的 vocab.txt。")
+        raise StudyGPTError(f"{ckpt}/{tokenizer.file_name} 与训练时的词表不一致（指纹不同）；请用检查点里的词表文件。")
     model = DialogueModel(config=ModelConfig.from_dict(meta["model"]))
+    if "lora" in meta:  # `studygpt finetune` 没有 --merge 时存的检查点：先装上同样的适配器 (adapters)，键才对得上
+        from studygpt.lora import LoRAConfig, add_lora
+        add_lora(model, LoRAConfig(**meta["lora"]))
     state = load_file(str(ckpt / "model.safetensors"))
     missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
     if missing or unexpected:
