@@ -106,3 +106,22 @@ def test_unmerged_finetune_checkpoint_loads_with_its_adapters(tokenizer, tmp_pat
 def test_bad_lora_settings_are_clear_errors(kwargs, fragment):
     with pytest.raises(StudyGPTError, match=fragment):
         LoRAConfig(**kwargs)
+
+
+def test_finetune_command_writes_adapter_and_a_merged_normal_checkpoint(tokenizer, tmp_path, capsys):
+    from studygpt.checkpoint import save_checkpoint
+    from studygpt.cli import main
+    base = tiny_model(tokenizer.vocab_size)
+    save_checkpoint(tmp_path / "base", base, tokenizer)
+    conv = tmp_path / "new.conv"
+    conv.write_text("".join("E\n" + "".join(f"M {t}\n" for t in d) for d in DIALOGUES * 10), encoding="utf-8")
+    args = ["finetune", str(tmp_path / "base"), "--data", str(conv), "--out", str(tmp_path / "ft"), "--lora-rank", "2",
+            "--max-steps", "3", "--no-progress"]
+    assert main(args + ["--merge"]) == 0
+    out = capsys.readouterr().out
+    assert "可训练参数" in out and (tmp_path / "ft" / "adapter" / "adapter_model.safetensors").is_file()
+    merged, _, meta = load_model(tmp_path / "ft")
+    assert "lora" not in meta and not any(isinstance(m, LoRALinear) for m in merged.modules())
+    assert main(["generate", str(tmp_path / "ft"), "你好", "--max-length", "4", "--seed", "0"]) == 0
+    assert main(["finetune", str(tmp_path / "base"), "--out", str(tmp_path / "x")]) == 2  # 没给 --data 也没给 --example
+    assert "二者选一" in capsys.readouterr().err
