@@ -35,7 +35,7 @@ PERSONA_CONV = builtin_conv_path().with_name("persona_zh.conv")  # 32 段：新�
 PERSONA_HELDOUT = ("你是谁啊？", "请问你叫什么名字？", "能介绍一下你自己吗？", "你的名字叫什么？", "我应该怎么称呼你？",
                    "嗨，你是谁？", "你好，你叫什么？", "跟我说说你是谁", "你是哪个模型？", "你好啊")
 PERSONA_REPEAT = 8   # 新身份的 32 段对话重复几遍：少了学不会，多了就只会说这几句
-ADDITION_MIX = 300   # 混进多少段原来的加法训练题：只练新身份，模型会慢慢忘掉别的（灾难性遗忘 catastrophic forgetting）
+ADDITION_MIX = 1500  # 混进多少段原来的加法训练题：只练新身份，模型会慢慢忘掉别的（灾难性遗忘 catastrophic forgetting）
 PERSONA_STEPS = 120  # 内置例子按步数训练，每台机器结果相同；空闲的 2 核 CPU 上约一分钟
 
 
@@ -53,8 +53,10 @@ def persona_data(seed: int = 0) -> list:
     让模型在学新名字的同时复习原来会的东西。"""
     persona, _ = read_dialogues(PERSONA_CONV)
     corpus = builtin_corpus(seed=seed)  # 与快速上手同一个种子：加法的留出题不会混进训练
+    # 去掉与新身份矛盾的旧对话：问的是新身份教的问题，或回答里是旧的自我介绍
+    asked = {d[0] for d in persona}
     old_identity = ("我是StudyGPT", "我叫StudyGPT")
-    keep = [d for d in corpus.own if not any(s in t for t in d for s in old_identity)]
+    keep = [d for d in corpus.own if d[0] not in asked and not any(s in t for t in d for s in old_identity)]
     return persona * PERSONA_REPEAT + keep + corpus.addition_train[:ADDITION_MIX]
 
 
