@@ -137,3 +137,12 @@ def test_tokenizer_train_command_then_tokenize_and_train_with_it(tmp_path):
               "--max_steps", "3", "--d_model", "32", "--n_layers", "1", "--batch_size", "4", "--no-progress")
     assert "完成 (done): 3 步" in out and (tmp_path / "run" / "last" / "tokenizer.json").is_file()
     assert run("generate", str(tmp_path / "run"), "你好", "--seed", "0", "--max-length", "5") is not None
+
+
+def test_run_spec_tokenizer_dir_is_used_by_train_and_quickstart(bpe, tmp_path):
+    from studygpt.run import RunSpec, build_trainer
+    bpe.save(tmp_path)
+    spec = RunSpec(data=["<builtin>"], out=str(tmp_path / "run"), tokenizer=str(tmp_path),
+                   model={"d_model": 32, "n_layers": 1, "max_len": 64}, train={"max_steps": 1, "batch_size": 2, "seq_len": 64})
+    trainer = build_trainer(spec, DIALOGUES * 4, DIALOGUES, log=lambda text: None, progress=False)
+    assert isinstance(trainer.tokenizer, BPETokenizer) and trainer.model.config.vocab_size == bpe.vocab_size
