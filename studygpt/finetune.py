@@ -74,7 +74,7 @@ def persona_exams(model, tokenizer, seed: int = 0) -> dict[str, ExamResult]:
 def kept(before: ExamResult, after: ExamResult) -> str:
     """微调前答对的题里，微调后还答对的比例（"没有忘掉"）。"""
     right = [a for b, a in zip(before.correct, after.correct) if b]
-    return f"{sum(right) / max(len(right), 1):.1%} ({sum(right)}/{len(right)})"
+    return f"{sum(right) / len(right):.1%} ({sum(right)}/{len(right)})" if right else "—"
 
 
 def print_exams(exams: dict[str, dict[str, ExamResult]]) -> None:
