@@ -3,7 +3,7 @@
 一个检查点是一个文件夹：
     model.safetensors   权重（safetensors 只存张量，加载时不会执行任何代码）
     config.json         模型配置、训练配置、格式版本、词表指纹
-    vocab.txt           词表
+    vocab.txt           词表（字符级；字节级 BPE 则是 tokenizer.json，见 bpe_tokenizer.py）
     trainer_state.pt    优化器、学习率调度、步数、随机数状态、数据读到哪里（只含张量和基本类型，
                         用 torch.load(weights_only=True) 加载，同样不会执行代码；见 train_state.py）
 
@@ -31,8 +31,9 @@ from safetensors.torch import load_file, save_file
 
 from studygpt.checkpoint_checks import check_weights
 from studygpt.errors import StudyGPTError
+from studygpt.lora import build_model
 from studygpt.model import DialogueModel, ModelConfig
-from studygpt.tokenizer import Tokenizer
+from studygpt.tokenizer import Tokenizer, load_tokenizer
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("best", "last")  # 一个训练目录里优先用哪个检查点
@@ -59,7 +60,7 @@ def save_checkpoint(path: str | Path, model: DialogueModel, tokenizer: Tokenizer
         meta = {"format_version": FORMAT_VERSION, "model": model.config.__dict__, "train": train_config or {},
                 "vocab_hash": tokenizer.vocab_hash(), **(extra or {})}
         (tmp / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-        tokenizer.save_vocab(tmp / "vocab.txt")
+        tokenizer.save(tmp)  # vocab.txt 或 tokenizer.json：分词器自己知道存成什么
         if trainer_state is not None:
             torch.save(trainer_state, tmp / "trainer_state.pt")
         for f in tmp.iterdir():  # 确保数据真的落盘，再做改名
@@ -144,15 +145,15 @@ def load_model(path: str | Path, device="cpu", announce: bool | None = None) -> 
     """
     ckpt = resolve_checkpoint(path)
     meta = read_meta(ckpt)
-    tokenizer = Tokenizer().load_vocab(ckpt / "vocab.txt")
+    tokenizer = load_tokenizer(ckpt)
     if tokenizer.vocab_hash() != meta["vocab_hash"]:
-        raise StudyGPTError(f"{ckpt}/vocab.txt 与训练时的词表不一致（指纹不同）；请用检查点里的 vocab.txt。")
+        raise StudyGPTError(f"{ckpt}/{tokenizer.file_name} 与训练时的词表不一致（指纹不同）；请用检查点里的词表文件。")
     config = ModelConfig.from_dict(meta["model"])
     if config.vocab_size != tokenizer.vocab_size:
-        raise StudyGPTError(f"{ckpt}: config.json 的 vocab_size={config.vocab_size}，vocab.txt 却有 "
+        raise StudyGPTError(f"{ckpt}: config.json 的 vocab_size={config.vocab_size}，{tokenizer.file_name} 却有 "
                             f"{tokenizer.vocab_size} 个词元；请用同一次训练保存的整个检查点文件夹。")
-    check_weights(ckpt, config)  # 先只读文件头核对大小、名字、形状，再分配内存（见 checkpoint_checks.py）
-    model = DialogueModel(config=config)
+    check_weights(ckpt, config, meta.get("lora"))  # 先只读文件头核对大小、名字、形状，再分配内存（见 checkpoint_checks.py）
+    model = build_model(config, meta.get("lora"))
     try:
         state = load_file(str(ckpt / "model.safetensors"))
     except SafetensorError as err:  # 体检之后几乎不会发生；万一有，也只是一句话

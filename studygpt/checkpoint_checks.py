@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from studygpt.errors import StudyGPTError
-from studygpt.model import Block, DialogueModel, ModelConfig
+from studygpt.lora import build_model
+from studygpt.model import Block, ModelConfig
 
 # safetensors 的数据类型 → 每个元素几字节
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
@@ -93,13 +94,13 @@ def _ints(values) -> bool:
 
 
 # ===== 3. 名字和形状与配置一一对上 =====
-def check_weights(ckpt: Path, config: ModelConfig) -> None:
-    """加载 model.safetensors 之前的全部核对；任何一处不对都是一句 StudyGPTError。"""
+def check_weights(ckpt: Path, config: ModelConfig, lora: dict | None = None) -> None:
+    """加载 model.safetensors 之前的全部核对；任何一处不对都是一句 StudyGPTError。lora：没合并的适配器的配置。"""
     weights = ckpt / "model.safetensors"
     check_size(config, weights)
     found = read_header(weights)
     with torch.device("meta"):  # 只要形状：meta 设备上的模型不占内存
-        expected = {k: tuple(v.shape) for k, v in DialogueModel(config=config).state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in build_model(config, lora).state_dict().items()}
     missing, unexpected = set(expected) - set(found), set(found) - set(expected)
     if missing or unexpected:
         raise StudyGPTError(f"{weights} 与模型结构不符：缺少 {sorted(missing)}，多出 {sorted(unexpected)}。")

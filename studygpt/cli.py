@@ -11,6 +11,8 @@
     studygpt serve runs/NAME [--port 8000]      OpenAI 兼容的 API + 网页聊天界面 http://127.0.0.1:8000/
     studygpt export runs/NAME --to hf|gguf OUT  导出到 transformers 文件夹或 GGUF 文件（llama.cpp、Ollama）
     studygpt sft|rl|dpo runs/NAME --out runs/NEW   后训练：任务上的监督微调、强化学习 (GRPO)、偏好微调 (DPO)
+    studygpt tokenizer train --data FILE --type bpe --vocab-size 8000 --out DIR   训练分词器（字符级或字节级 BPE）
+    studygpt finetune runs/NAME --data new.conv --out runs/NAME2 [--merge]    LoRA 微调（--example persona 是内置例子）
 
 用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
 """
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="输出目录，如 runs/mymodel")
     p.add_argument("--preset", default="tiny", help="tiny | small | study（512/8/4/256 的结构）")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
+    add_tokenizer_arg(p)
     add_device_arg(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
 
@@ -152,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/quickstart", help="输出目录")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-steps", type=int, default=None, help="最多训练多少步（用于快速试跑）")
+    add_tokenizer_arg(p)
     add_device_arg(p)
     p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True, help="训练完在终端里开始聊天")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
@@ -220,7 +224,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action=argparse.BooleanOptionalAction, default=False, help="输出已存在时覆盖它")
 
     posttrain.add_parsers(sub, add_command)  # sft / rl / dpo（见 posttrain.py）
+
+    add_lab_commands(sub)
     return parser
+
+
+def add_tokenizer_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tokenizer", default=None, metavar="DIR",
+                   help="用现成的分词器（`studygpt tokenizer train` 的输出目录）；不给时按语料建字符级词表")
+
+
+def add_lab_commands(sub) -> None:
+    """`tokenizer train`（第 12 章）与 `finetune`（LoRA，第 13 章）。"""
+    p = add_command(sub, "tokenizer", help="分词器实验室：训练字符级或字节级 BPE 分词器", description="分词器工具。")
+    t = add_command(p.add_subparsers(dest="tokenizer_command", required=True), "train", "tokenizer_train",
+                    help="训练分词器", description="在语料上训练分词器，写出 DIR/vocab.txt（char）或 DIR/tokenizer.json（bpe）。")
+    t.add_argument("--data", nargs="+", required=True, help="语料：.conv / .jsonl / .tsv，可以多个")
+    t.add_argument("--type", default="bpe", choices=["char", "bpe"], help="char 字符级 | bpe 字节级 BPE；默认 %(default)s")
+    t.add_argument("--vocab-size", type=int, default=8000, help="词表大小（含 7 个特殊词元）；默认 %(default)s")
+    t.add_argument("--out", required=True, help="输出目录")
+
+    p = add_command(sub, "finetune", help="LoRA 微调：只训练低秩适配器",
+                    description="在训练好的模型上装 LoRA 适配器（注意力与前馈的投影），底座冻结，只训练适配器；"
+                    "用的是同一个训练循环。--merge 把适配器合并进权重，得到一个普通模型。")
+    p.add_argument("run", help="底座模型：训练目录或检查点文件夹")
+    p.add_argument("--data", nargs="+", default=None, help="微调语料：.conv / .jsonl / .tsv")
+    p.add_argument("--example", default=None, choices=["persona"], help="内置例子：persona 给快速上手的模型换一个身份")
+    p.add_argument("--out", required=True, help="输出目录（adapter/ 与 last/）")
+    p.add_argument("--lora-rank", type=int, default=8, help="秩 r；默认 %(default)s")
+    p.add_argument("--lora-alpha", type=float, default=16.0, help="缩放 alpha（支路乘 alpha/r）；默认 %(default)s")
+    p.add_argument("--lora-dropout", type=float, default=0.0, help="支路输入的 dropout；默认 %(default)s")
+    p.add_argument("--merge", action=argparse.BooleanOptionalAction, default=False, help="训练后把适配器合并进权重")
+    p.add_argument("--minutes", type=float, default=None, help="训练时间预算（分钟）；都不给时语料训练 1 分钟，内置例子训练 120 步")
+    p.add_argument("--max-steps", type=int, default=None, help="最多训练多少步")
+    p.add_argument("--lr", type=float, default=5e-3, help="学习率；默认 %(default)s")
+    p.add_argument("--seed", type=int, default=0)
+    add_device_arg(p)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
 
 
 def main(argv: list[str] | None = None) -> int:

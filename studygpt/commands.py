@@ -26,7 +26,7 @@ def cmd_train(args, overrides: dict) -> int:
                                 "studygpt train --data my.conv --out runs/my --preset tiny")
         model, train, other = split_overrides(overrides)
         spec = RunSpec(data=args.data, out=args.out, preset=args.preset, val=args.val, model=model, train=train,
-                       device=args.device, **other)
+                       device=args.device, tokenizer=args.tokenizer, **other)
         trainer, summary = train_from_spec(spec, progress=args.progress)
     from studygpt.distributed import cleanup
     cleanup()
@@ -69,15 +69,15 @@ def cmd_generate(args, overrides: dict) -> int:
 
 
 def tokenizer_for(vocab: str | None, texts: list[str]):
-    """--vocab 给的词表（vocab.txt 或训练目录）；不给时用这些文字现建一个。"""
-    from studygpt.tokenizer import Tokenizer
+    """--vocab 给的分词器（vocab.txt、tokenizer.json、分词器目录或训练目录）；不给时用这些文字现建一个字符级词表。"""
+    from studygpt.tokenizer import Tokenizer, load_tokenizer
     if not vocab:
         return Tokenizer().build_vocab(texts)
     path = Path(vocab)
-    if path.is_dir():
+    if path.is_dir() and not any((path / name).is_file() for name in ("vocab.txt", "tokenizer.json")):
         from studygpt.checkpoint import resolve_checkpoint
-        path = resolve_checkpoint(path) / "vocab.txt"
-    return Tokenizer().load_vocab(path)
+        path = resolve_checkpoint(path)  # 训练目录：用它的 best/ 或 last/ 里的分词器
+    return load_tokenizer(path)
 
 
 def cmd_tokens(args, overrides: dict) -> int:
@@ -91,7 +91,21 @@ def cmd_tokens(args, overrides: dict) -> int:
 def cmd_quickstart(args, overrides: dict) -> int:
     from studygpt.quickstart import run_quickstart
     run_quickstart(out=args.out, minutes=args.minutes, preset=args.preset, seed=args.seed, max_steps=args.max_steps,
-                   device=args.device, chat=args.chat, progress=args.progress)
+                   device=args.device, chat=args.chat, progress=args.progress, tokenizer=args.tokenizer)
+    return 0
+
+
+def cmd_tokenizer_train(args, overrides: dict) -> int:
+    from studygpt.tokenizer_lab import run_tokenizer_train
+    run_tokenizer_train(args.data, args.type, args.vocab_size, args.out)
+    return 0
+
+
+def cmd_finetune(args, overrides: dict) -> int:
+    from studygpt.finetune import finetune
+    finetune(args.run, args.out, data=args.data, example=args.example, rank=args.lora_rank, alpha=args.lora_alpha,
+             dropout=args.lora_dropout, merge=args.merge, minutes=args.minutes, max_steps=args.max_steps, lr=args.lr,
+             seed=args.seed, device=args.device, progress=args.progress)
     return 0
 
 

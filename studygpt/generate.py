@@ -82,9 +82,29 @@ class GenerationSettings:
         return {**asdict(self.sampling), "max_length": self.max_length, "seed": self.seed}
 
 
+class ReplyText:
+    """把逐个生成的编号变成逐段文字 (incremental detokenization)：每次 push 一个编号，返回回答新多出来的文字。
+
+    字符级分词器一个词元就是一个字；字节级 BPE 的一个汉字可能拆在两个词元里，前一半单独解码是替换字符 �。
+    所以每次解码整段回答，结尾还是 � 时先不输出，等下一个词元把字补全。两种分词器走同一条路。
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer, self.ids, self.shown = tokenizer, [], 0
+
+    def push(self, token: int) -> str:
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd"):
+            return ""
+        piece, self.shown = text[self.shown:], len(text)
+        return piece
+
+
 @dataclass
 class Step:
-    """生成的一步：选中的词元，以及（需要时）概率最高的几个候选，给"看看里面"(look inside) 用。"""
+    """生成的一步：选中的词元，它给回答添上的文字 text（特殊词元时是它的名字），
+    以及（需要时）概率最高的几个候选，给"看看里面"(look inside) 用。"""
     token_id: int
     text: str
     prob: float
@@ -259,13 +279,15 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
         cache = KVCache(model.config, 1, device, model.tok_embeddings.weight.dtype)
         end_id = tokenizer.token_id(END)
         reply: list[int] = []
+        text = ReplyText(tokenizer)
         token, probs = choose(prefill(model, prompt_ids, cache), cfg, reply, generator)
         for i in range(max_new_tokens):
             top = []
             if top_n:
                 p, idx = probs.topk(top_n)
                 top = [(tokenizer.id_to_token[j], float(q)) for q, j in zip(p.tolist(), idx.tolist())]
-            yield Step(token, tokenizer.id_to_token[token], float(probs[token]), top)
+            name = tokenizer.id_to_token[token]
+            yield Step(token, name if name in SPECIAL_TOKENS else text.push(token), float(probs[token]), top)
             if token == end_id:
                 break
             reply.append(token)

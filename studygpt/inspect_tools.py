@@ -49,7 +49,8 @@ def inspect_tokens(texts: Sequence[str], tokenizer: Tokenizer, color: bool = Fal
         return "\n".join([
             "词元 (tokens): " + " ".join(repr(tokenizer.id_to_token[i]) for i in ids),
             f"编号 (ids):    {ids}",
-            f"共 {len(ids)} 个词元，其中 <unk> {ids.count(unk_id)} 个"])
+            f"共 {len(ids)} 个词元（{len(texts[0])} 个字符，平均每个词元 {len(texts[0]) / max(len(ids), 1):.2f} 个字符），"
+            f"其中 <unk> {ids.count(unk_id)} 个"])
     turns = list(texts) if len(texts) % 2 == 0 else list(texts) + [""]  # 最后一句没有回答时补一个空回答
     ids, labels = render_conversation(turns, tokenizer)
     learned = sum(label != IGNORE_INDEX for label in labels)

@@ -51,8 +51,9 @@ def answer_all(model, tokenizer, questions: list[str], max_length: int = 80) -> 
 
 def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: str = "tiny", seed: int = 0,
                    max_steps: int | None = None, device: str | None = None, chat: bool = True,
-                   progress: bool = True, exam_conversations: int = 100) -> QuickstartResult:
-    """整个快速上手。exam_conversations：多轮考试考多少段 5 轮对话（测试里用几段就够）。"""
+                   progress: bool = True, exam_conversations: int = 100, tokenizer: str | None = None) -> QuickstartResult:
+    """整个快速上手。exam_conversations：多轮考试考多少段 5 轮对话（测试里用几段就够）；
+    tokenizer：现成的分词器目录（如字节级 BPE，见第 12 章），不给时按语料建字符级词表。"""
     result = QuickstartResult(Path(out))
     clock = time.perf_counter()
     t_start = clock
@@ -82,7 +83,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
 
     # ===== 2. 建词表，看一个例子 =====
     stage("2. 建词表 (build the vocabulary)")
-    spec = RunSpec(data=["<builtin>"], out=str(out), preset=preset, device=device,
+    spec = RunSpec(data=["<builtin>"], out=str(out), preset=preset, device=device, tokenizer=tokenizer,
                    # 不早停：3 分钟的课要走完整个学习率调度，第 9 章正是用这条曲线讲过拟合。
                    # 不另存 best/：考试考的技能（加法、多轮）在验证损失见底之后还在进步，
                    # 所以考试、报告和 `studygpt chat` 用的都是训练结束时的同一个模型 (last/)
@@ -92,7 +93,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     tokenizer, model = trainer.tokenizer, trainer.model
     example = next(d for d in corpus.own if len(d) >= 4)  # 挑一段多轮对话
     ids, labels = render_conversation(example, tokenizer)
-    print(f"词表大小 (vocab size): {tokenizer.vocab_size}（7 个特殊词元 + {tokenizer.vocab_size - 7} 个字符）")
+    print(f"词表大小 (vocab size): {tokenizer.vocab_size}（{tokenizer.describe()}）")
     print("一个多轮例子，方括号里的词元参与损失（只学助手的回答和它的 <|end|>）：")
     print("  " + show_mask(ids, labels, tokenizer, color=sys.stdout.isatty()))
     lap("建词表 (vocab)")

@@ -23,7 +23,7 @@ from studygpt.hardware import pick_device
 from studygpt.model import DialogueModel, ModelConfig
 from studygpt.presets import get_preset
 from studygpt.token_cache import cached_windows
-from studygpt.tokenizer import PAD, Tokenizer
+from studygpt.tokenizer import PAD, Tokenizer, load_tokenizer
 from studygpt.optim import TrainConfig
 from studygpt.train import TransformerTrainer
 
@@ -40,6 +40,7 @@ class RunSpec:
     train: dict = dataclasses.field(default_factory=dict)   # 覆盖预设的训练设置
     max_vocab_size: int | None = None
     device: str | None = None
+    tokenizer: str | None = None  # 现成的分词器目录（`studygpt tokenizer train` 的输出）；不给时按语料建字符级词表
 
 
 def split_overrides(overrides: dict) -> tuple[dict, dict, dict]:
@@ -85,6 +86,8 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
     config = TrainConfig.from_dict(train_cfg)
     if config.seq_len > model_cfg["max_len"]:
         raise StudyGPTError(f"seq_len={config.seq_len} 不能大于模型的 max_len={model_cfg['max_len']}。")
+    if tokenizer is None and spec.tokenizer:
+        tokenizer = load_tokenizer(spec.tokenizer)
     if tokenizer is None:
         max_vocab = spec.max_vocab_size or preset["max_vocab_size"]
         tokenizer = Tokenizer().build_vocab((t for d in train_dialogues for t in d), max_vocab_size=max_vocab)
@@ -154,7 +157,7 @@ def resume_from(out: str | Path, log: Callable[[str], None] = print, **trainer_k
         raise StudyGPTError(f"{ckpt}/config.json 里没有运行设置 (run)，不是 `studygpt train` 产生的，无法自动续训。")
     spec = RunSpec(**meta["run"])
     spec.out = str(out)
-    tokenizer = Tokenizer().load_vocab(ckpt / "vocab.txt")
+    tokenizer = load_tokenizer(ckpt)
     train, val = load_corpus(spec, log)
     trainer = build_trainer(spec, train, val, tokenizer=tokenizer, log=log, **trainer_kwargs)
     trainer.resume(ckpt)

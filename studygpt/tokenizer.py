@@ -65,6 +65,8 @@ class Tokenizer:
     不在 Python 里逐字符循环，所以每秒能编码上千万个字符。
     """
 
+    file_name = "vocab.txt"  # 检查点里存词表的文件名（字节级 BPE 存 tokenizer.json，见 bpe_tokenizer.py）
+
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
         self.id_to_token: list[str] = []
@@ -180,8 +182,32 @@ class Tokenizer:
         """词表内容的指纹 (fingerprint)：检查点和缓存用它确认词表没变。"""
         return hashlib.sha256("\n".join(self.id_to_token).encode("utf-8")).hexdigest()[:16]
 
+    def save(self, folder: str | Path) -> Path:
+        """写 folder/vocab.txt，返回它的路径。两种分词器都有 save(folder)，检查点不必知道是哪一种。"""
+        path = Path(folder) / self.file_name
+        self.save_vocab(path)
+        return path
+
+    def describe(self) -> str:
+        return f"字符级 (character)：{len(SPECIAL_TOKENS)} 个特殊词元 + {self.vocab_size - len(SPECIAL_TOKENS)} 个字符"
+
     def __len__(self) -> int:
         return self.vocab_size
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size})"
+
+
+def load_tokenizer(path: str | Path):
+    """读一个分词器：vocab.txt → 字符级 Tokenizer，tokenizer.json → BPETokenizer；
+    给目录（检查点或 `studygpt tokenizer train --out` 的目录）时看里面有哪一个。"""
+    path = Path(path)
+    if path.is_dir():
+        found = [path / name for name in ("tokenizer.json", Tokenizer.file_name) if (path / name).is_file()]
+        if not found:
+            raise StudyGPTError(f"{path}: 里面既没有 vocab.txt 也没有 tokenizer.json；请给出分词器目录或检查点。")
+        path = found[0]
+    if path.name.endswith(".json"):
+        from studygpt.bpe_tokenizer import BPETokenizer  # 只在用到时才加载 tokenizers 库
+        return BPETokenizer.load(path)
+    return Tokenizer().load_vocab(path)
