@@ -17,9 +17,10 @@ PROMPTS = [([], "你好"), ([], "你是谁？"), (["你是谁？", "我是StudyG
            ([], "Hello world"), ([], "今天 天气，怎么样？龘")]
 
 
-def train_tiny_run(run: Path, steps: int = 60) -> Path:
-    """训练 steps 步（整批 4 段对话），保存到 run/last；返回 run。CPU 上约一两秒。"""
-    tokenizer = Tokenizer().build_vocab(t for d in DIALOGUES for t in d)
+def train_tiny_run(run: Path, steps: int = 60, tokenizer=None) -> Path:
+    """训练 steps 步（整批 4 段对话），保存到 run/last；返回 run。CPU 上约一两秒。
+    tokenizer：默认是在这 4 段对话上建的字符级分词器；也可以给一个字节级 BPE 分词器。"""
+    tokenizer = tokenizer or Tokenizer().build_vocab(t for d in DIALOGUES for t in d)
     # RoPE 底数与 eps 故意不用默认值：config 里少对应一项，logits 就对不上
     model = tiny_model(tokenizer.vocab_size, max_len=128, rope_base=5000.0, norm_eps=1e-6)
     rows = [render_conversation(d, tokenizer) for d in DIALOGUES]

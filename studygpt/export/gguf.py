@@ -105,11 +105,14 @@ def write_gguf(model: DialogueModel, tokenizer: Tokenizer, path: Path, dtype: st
     writer.add_file_type({"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
                           "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[dtype])
     # ===== 2. 词表与对话模板 (tokenizer) =====
-    writer.add_tokenizer_model("llama")
-    writer.add_tokenizer_pre("default")
+    writer.add_tokenizer_model(vocab.model)  # llama（字符级）或 gpt2（字节级 BPE），见 vocab.py
+    writer.add_tokenizer_pre(vocab.pre)
     writer.add_token_list(vocab.tokens)
-    writer.add_token_scores(vocab.scores)
     writer.add_token_types(vocab.token_types)
+    if vocab.scores:
+        writer.add_token_scores(vocab.scores)
+    if vocab.merges:
+        writer.add_token_merges(vocab.merges)
     writer.add_bos_token_id(vocab.ids["bos"])
     writer.add_eos_token_id(vocab.ids["eos"])
     writer.add_eot_token_id(vocab.ids["eos"])  # 一轮结束 (end of turn) 也是 <|end|>
@@ -117,7 +120,7 @@ def write_gguf(model: DialogueModel, tokenizer: Tokenizer, path: Path, dtype: st
     writer.add_pad_token_id(vocab.ids["pad"])
     writer.add_add_bos_token(False)    # 我们的提示不以 <bos> 开头
     writer.add_add_eos_token(False)
-    writer.add_add_space_prefix(False)  # SentencePiece 默认在开头补一个空格，我们没有
+    writer.add_add_space_prefix(False)  # SentencePiece 默认在开头补一个空格，我们两种分词器都没有
     writer.add_chat_template(CHAT_TEMPLATE)
     # ===== 3. 张量 (tensors) =====
     tensors = gguf_tensors(model, len(vocab.tokens) - tokenizer.vocab_size, tokenizer.token_id(UNK))

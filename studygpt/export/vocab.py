@@ -1,24 +1,32 @@
-"""词表怎样带出去 (how the vocabulary leaves)：同一个字符级分词器，写成两种外部格式。
+"""词表怎样带出去 (how the vocabulary leaves)：两种分词器，各写成两种外部格式。
 
+字符级分词器 (character tokenizer, tokenizer.py)：
 - Hugging Face：`tokenizer.json`（`tokenizers` 库）——WordLevel 模型 + "每个字符切一刀"的预分词器，
   于是每个字符恰好一个词元、编号与我们的 vocab.txt 完全相同；词表外的字符 → `<unk>`，和我们一样。
 - GGUF (llama.cpp)：SentencePiece 式的 `llama` 词表——每个字符一个词元，空格写成 `▁`，
   末尾再加 256 个字节词元 `<0x00>`…`<0xFF>`：llama.cpp 遇到词表外的字符会把它拆成 UTF-8 字节，
   没有字节词元它就无法编码（字节回退 byte fallback）。我们的编号 0..V-1 不变，字节词元排在 V..V+255。
 
+字节级 BPE (byte-level BPE, bpe_tokenizer.py)：它本来就是 `tokenizers` 的分词器，也是 GPT-2 那一种，
+两边都有现成的写法，编号一个不变、一个不加：
+- Hugging Face：`tokenizer.json` 就是它自己的 JSON（字节级预分词器、BPE 词表与合并规则、ByteLevel 解码器）；
+- GGUF：`gpt2` 词表——词元照 JSON 里的字节级写法、合并规则 (merges) 写成 "a b"，预分词规则 `gpt-2`
+  （llama.cpp 里与 `tokenizers` 的 ByteLevel 是同一个正则）。每个字节本来就在词表里，不需要补字节词元。
+
+分词器之间的不同只在这个文件：`EXPORTERS` 按分词器的种类 (`tokenizer_kind`) 选写法。
 两种格式都用同一个对话模板 `CHAT_TEMPLATE` (Jinja)，渲染出和 chat_format.render_prompt 完全一样的文字。
 
-一处不同（也写在 docs/export.md）：我们的 `encode` 把用户打出的 `<|end|>` 当 7 个普通字符；
+一处不同（也写在 docs/export.md）：我们的 `encode` 把用户打出的 `<|end|>` 当普通文字；
 外部工具把特殊词元的写法认成控制词元（transformers 总是这样，llama.cpp 在 parse_special 时这样）。
 对话模板本来就要靠这一点把 `<|user|>` 等写成文字再编码。
-
-以后加新的分词器（如 BPE）时，只改这个文件：`hf_tokenizer_files` 与 `gguf_vocab` 各加一个分支。
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
+from studygpt.bpe_tokenizer import BPETokenizer
 from studygpt.errors import StudyGPTError
 from studygpt.tokenizer import ASSISTANT, BOS, END, PAD, SPECIAL_TOKENS, UNK, USER, Tokenizer
 
@@ -38,35 +46,58 @@ SPACE_PIECE = "\u2581"  # SentencePiece 用 ▁ (U+2581) 表示空格
 BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
 
 
-def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
+def special_ids(tokenizer) -> dict[str, int]:
     """导出后的四个特殊编号。eos 用 `<|end|>`：模型学会的"说完了"就是它，生成工具见到 eos 才会停。"""
     return {"bos": tokenizer.token_id(BOS), "eos": tokenizer.token_id(END),
             "unk": tokenizer.token_id(UNK), "pad": tokenizer.token_id(PAD)}
 
 
-def require_character_tokenizer(tokenizer: Tokenizer) -> None:
-    """导出只支持字符级分词器：除特殊词元外每个词元正好一个字符。别的分词器给一句明确的错误。"""
-    if not isinstance(tokenizer, Tokenizer) or any(len(t) != 1 for t in tokenizer.id_to_token if t not in SPECIAL_TOKENS):
-        raise StudyGPTError(f"导出目前只支持字符级分词器 (character tokenizer)，这个检查点的是 {type(tokenizer).__name__}；"
-                            "请在 studygpt/export/vocab.py 的 hf_tokenizer_files / gguf_vocab 里加上它的写法。")
+def tokenizer_kind(tokenizer) -> str:
+    """"character" 或 "bpe"：决定用哪一种写法。字符级分词器要求除特殊词元外每个词元正好一个字符。"""
+    if isinstance(tokenizer, BPETokenizer):
+        return "bpe"
+    if isinstance(tokenizer, Tokenizer) and all(len(t) == 1 for t in tokenizer.id_to_token if t not in SPECIAL_TOKENS):
+        return "character"
+    raise StudyGPTError(f"导出只支持字符级分词器 (character tokenizer) 与字节级 BPE，这个检查点的是 {type(tokenizer).__name__}"
+                        "（或字符级词表里有多字符的词元）；请在 studygpt/export/vocab.py 的 EXPORTERS 里加上它的写法。")
 
 
 # ===== 1. Hugging Face：tokenizer.json 与 tokenizer_config.json =====
-def hf_tokenizer_files(tokenizer: Tokenizer, max_len: int) -> dict[str, str]:
-    """我们的 Tokenizer → {文件名: 内容}：tokenizer.json（`tokenizers` 库）与 tokenizer_config.json。
-
-    tokenizer_config.json 自己写、只用 transformers 4.x 与 5.x 都认的字段（它们的 save_pretrained 写出的字段不同，
-    5.x 写的 4.x 读不了）；加载成快速分词器 (PreTrainedTokenizerFast)。max_len：模型的上下文长度。
-    """
-    from tokenizers import AddedToken, Regex
+def character_backend(tokenizer: Tokenizer):
+    """字符级 → tokenizers.Tokenizer：WordLevel 词表 + 每个字符切一刀，编号与 vocab.txt 相同。"""
+    from tokenizers import Regex
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers import decoders, models, pre_tokenizers
 
-    require_character_tokenizer(tokenizer)
     backend = HFTokenizer(models.WordLevel(dict(tokenizer.vocab), unk_token=UNK))
     # [\s\S] 匹配任意一个字符（包括换行）；isolated：每个字符自成一段，于是一个字符查一次词表
     backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     backend.decoder = decoders.Fuse()  # 解码时直接拼接，不在词元之间加空格
+    return backend
+
+
+def bpe_backend(tokenizer: BPETokenizer):
+    """字节级 BPE → 它自己的 tokenizers.Tokenizer 的一份拷贝（词表、合并规则、预分词器、解码器原样）。
+
+    只改一处：我们加载时打开的 encode_special_tokens（用户文字里的 `<|end|>` 当普通文字）在拷贝上关掉，
+    外部工具的对话模板要靠特殊词元的写法被认出来。这个开关本来也不写进 JSON，这里写明是为了不依赖那一点。
+    """
+    from tokenizers import Tokenizer as HFTokenizer
+
+    backend = HFTokenizer.from_str(tokenizer.hf.to_str())
+    backend.encode_special_tokens = False
+    return backend
+
+
+def hf_tokenizer_files(tokenizer, max_len: int) -> dict[str, str]:
+    """我们的分词器 → {文件名: 内容}：tokenizer.json（`tokenizers` 库）与 tokenizer_config.json。
+
+    tokenizer_config.json 自己写、只用 transformers 4.x 与 5.x 都认的字段（它们的 save_pretrained 写出的字段不同，
+    5.x 写的 4.x 读不了）；加载成快速分词器 (PreTrainedTokenizerFast)。max_len：模型的上下文长度。
+    """
+    from tokenizers import AddedToken
+
+    backend = EXPORTERS[tokenizer_kind(tokenizer)].hf_backend(tokenizer)
     # 特殊词元整段匹配（对话模板要靠它把 "<|user|>" 写成文字再编码），编号不变（它们已在词表里）
     backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     ids, by_id = special_ids(tokenizer), tokenizer.id_to_token
@@ -78,18 +109,20 @@ def hf_tokenizer_files(tokenizer: Tokenizer, max_len: int) -> dict[str, str]:
             "tokenizer_config.json": json.dumps(config, ensure_ascii=False, indent=2) + "\n"}
 
 
-# ===== 2. GGUF：SentencePiece 式的 llama 词表 =====
+# ===== 2. GGUF：llama (SentencePiece) 或 gpt2 (字节级 BPE) 词表 =====
 @dataclass
 class GGUFVocab:
-    tokens: list[str]       # 编号 → 词元文字：我们的 V 个，再加 256 个字节词元
-    scores: list[float]     # SentencePiece 的合并分数；单字符词表没有可合并的，全是 0
+    model: str              # tokenizer.ggml.model："llama" 或 "gpt2"
+    pre: str                # tokenizer.ggml.pre：预分词规则的名字
+    tokens: list[str]       # 编号 → 词元文字
     token_types: list[int]  # gguf.TokenType：NORMAL / CONTROL / UNKNOWN / BYTE
     ids: dict[str, int]     # bos / eos / unk / pad
+    scores: list[float] = field(default_factory=list)  # 只有 llama：SentencePiece 的分数
+    merges: list[str] = field(default_factory=list)    # 只有 gpt2：合并规则 "a b"，先学到的在前
 
 
-def gguf_vocab(tokenizer: Tokenizer) -> GGUFVocab:
-    """我们的 Tokenizer → llama.cpp 的 `llama` (SentencePiece) 词表：空格写成 ▁，末尾加 256 个字节词元。"""
-    require_character_tokenizer(tokenizer)
+def character_gguf_vocab(tokenizer: Tokenizer) -> GGUFVocab:
+    """字符级 → llama.cpp 的 `llama` (SentencePiece) 词表：空格写成 ▁，末尾加 256 个字节词元。"""
     from gguf import TokenType
 
     if SPACE_PIECE in tokenizer.vocab:
@@ -106,4 +139,38 @@ def gguf_vocab(tokenizer: Tokenizer) -> GGUFVocab:
         tokens.append(SPACE_PIECE if token == " " else token)
     tokens += BYTE_TOKENS
     types += [TokenType.BYTE] * len(BYTE_TOKENS)
-    return GGUFVocab(tokens, [0.0] * len(tokens), [int(t) for t in types], special_ids(tokenizer))
+    # 单字符词表没有可合并的，SentencePiece 分数全是 0
+    return GGUFVocab("llama", "default", tokens, [int(t) for t in types], special_ids(tokenizer), scores=[0.0] * len(tokens))
+
+
+def bpe_gguf_vocab(tokenizer: BPETokenizer) -> GGUFVocab:
+    """字节级 BPE → llama.cpp 的 `gpt2` 词表：与 convert_hf_to_gguf.py 给 GPT-2 类模型写的一样。
+
+    词元用 tokenizer.json 里的字节级写法（如 "ä½ł"），不是 id_to_token 的可读写法；7 个特殊词元都是控制词元
+    (CONTROL)，其余都是普通词元——256 个字节在字节级 BPE 里就是普通词元，不是 SentencePiece 的 BYTE。
+    预分词规则 "gpt-2"：llama.cpp 的正则与 `tokenizers` 的 ByteLevel(use_regex=True) 相同。
+    """
+    from gguf import TokenType
+
+    model = json.loads(tokenizer.hf.to_str())["model"]
+    tokens = [tokenizer.hf.id_to_token(i) for i in range(tokenizer.vocab_size)]
+    types = [TokenType.CONTROL if t in SPECIAL_TOKENS else TokenType.NORMAL for t in tokens]
+    # 新版 tokenizers 把一条合并写成 ["a", "b"]，旧版写成 "a b"；GGUF 要 "a b"（字节级写法里没有空格）
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    return GGUFVocab("gpt2", "gpt-2", tokens, [int(t) for t in types], special_ids(tokenizer), merges=merges)
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """一种分词器的两种写法。"""
+    hf_backend: Callable  # 分词器 → tokenizers.Tokenizer
+    gguf_vocab: Callable  # 分词器 → GGUFVocab
+
+
+EXPORTERS = {"character": Exporter(character_backend, character_gguf_vocab),
+             "bpe": Exporter(bpe_backend, bpe_gguf_vocab)}
+
+
+def gguf_vocab(tokenizer) -> GGUFVocab:
+    """我们的分词器 → GGUF 词表（字符级 → llama，字节级 BPE → gpt2）。"""
+    return EXPORTERS[tokenizer_kind(tokenizer)].gguf_vocab(tokenizer)
