@@ -2,7 +2,7 @@
 
     hf.py          Hugging Face transformers 的文件夹（LlamaForCausalLM + 快速分词器 + 对话模板）
     gguf.py        GGUF 单个文件（llama.cpp / Ollama / LM Studio），f32 / f16 / q8_0
-    vocab.py       字符级词表写成两种格式；两者共用的对话模板
+    vocab.py       字符级与字节级 BPE 词表各写成两种格式；共用的对话模板
     model_card.py  Hugging Face 文件夹里的 README.md
 
 这个包只依赖核心（model、tokenizer、checkpoint），核心从不导入它；需要的第三方包是可选依赖

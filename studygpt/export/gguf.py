@@ -51,7 +51,7 @@ def permute_for_llama_cpp(w: np.ndarray, n_head: int) -> np.ndarray:
 
 
 def gguf_tensors(model: DialogueModel, n_extra_tokens: int, unk_id: int) -> dict[str, np.ndarray]:
-    """GGUF 名字 → float32 数组。q、k 重排；嵌入矩阵末尾补 n_extra_tokens 行（给字节词元）。
+    """GGUF 名字 → float32 数组。q、k 重排；嵌入矩阵末尾补 n_extra_tokens 行（给字符级 llama 词表的字节词元；字节级 BPE 是 0）。
 
     补的行复制 `<unk>` 那一行：输入一侧，词表外的字节就像我们的 `<unk>`；输出一侧，字节词元的 logit
     等于 `<unk>` 的（模型学过 `<unk>` 几乎不该出现），贪心解码绝不会选它们——并列时选编号小的 `<unk>`。
