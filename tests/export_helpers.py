@@ -17,6 +17,12 @@ PROMPTS = [([], "你好"), ([], "你是谁？"), (["你是谁？", "我是StudyG
            ([], "Hello world"), ([], "今天 天气，怎么样？龘")]
 
 
+def messages(history: list[str], text: str) -> list[dict]:
+    """历史 + 这一句 → transformers 对话模板要的 [{"role", "content"}, …]（用户、助手轮流）。"""
+    turns = list(history) + [text]
+    return [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
+
+
 def train_tiny_run(run: Path, steps: int = 60, tokenizer=None) -> Path:
     """训练 steps 步（整批 4 段对话），保存到 run/last；返回 run。CPU 上约一两秒。
     tokenizer：默认是在这 4 段对话上建的字符级分词器；也可以给一个字节级 BPE 分词器。"""

@@ -23,16 +23,11 @@ from studygpt.export.vocab import CHAT_TEMPLATE  # noqa: E402
 from studygpt.generate import generate_response  # noqa: E402
 from studygpt.tokenizer import SPECIAL_TOKENS  # noqa: E402
 from tests.conftest import DIALOGUES  # noqa: E402
-from tests.export_helpers import PROMPTS, train_tiny_run  # noqa: E402
+from tests.export_helpers import PROMPTS, messages, train_tiny_run  # noqa: E402
 
 # 分词器的训练文字：这 4 段对话（常见词会合并），再加几句别的；"龘"、😀 之外的生僻字只能拆成字节
 TEXTS = [t for d in DIALOGUES for t in d] * 30 + ["今天天气很好，我们去公园散步吧。", "你好 😀 world"] * 20
 PLAIN = ["你好", "今天天气不错", "Hello world", "你好，world！", "  两个空格\t和制表符\n换行", "龘鬱", "😀表情"]
-
-
-def messages(history, text):
-    turns = list(history) + [text]
-    return [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +55,28 @@ def from_gguf(exported):
             AutoTokenizer.from_pretrained(folder, gguf_file="model.gguf"))
 
 
-def sequences(tokenizer):
-    """比 logits 用的编号序列：各种提示，加上一整段多轮对话。"""
-    return [render_prompt(h, t, tokenizer) for h, t in PROMPTS] + [render_conversation(DIALOGUES[1], tokenizer)[0]]
+def max_logit_diff(model, tokenizer, hf_model) -> float:
+    """各种提示和一整段多轮对话上，我们与对方的 logits 最大绝对差。"""
+    sequences = [render_prompt(h, t, tokenizer) for h, t in PROMPTS] + [render_conversation(DIALOGUES[1], tokenizer)[0]]
+    diff = 0.0
+    for ids in sequences:
+        x = torch.tensor([ids])
+        with torch.no_grad():
+            theirs = hf_model(x).logits
+            assert theirs.shape[-1] == tokenizer.vocab_size  # 字节级 BPE 不补字节词元
+            diff = max(diff, (model(x) - theirs).abs().max().item())
+    return diff
+
+
+def assert_same_ids(tokenizer, hf_tok) -> None:
+    """对话模板 (add_generation_prompt) 的编号与 render_prompt 相同；纯文本的编号与我们的 encode 相同、解码回原文
+    （中文、空格、生僻字与表情：不在词表里的字拆成字节，两边拆法一样；没有 ▁ 前缀）。"""
+    for history, text in PROMPTS:
+        ids = hf_tok.apply_chat_template(messages(history, text), add_generation_prompt=True, tokenize=True)["input_ids"]
+        assert ids == render_prompt(history, text, tokenizer), (history, text)
+    for text in PLAIN:
+        assert hf_tok.encode(text) == tokenizer.encode(text), text
+        assert hf_tok.decode(hf_tok.encode(text)) == text
 
 
 # ===== Hugging Face =====
@@ -81,19 +95,11 @@ def test_hf_tokenizer_json_is_our_byte_level_bpe(exported, hf):
 def test_hf_logits_chat_template_and_plain_text_equal_ours(exported, hf):
     model, tokenizer, _ = exported
     hf_model, hf_tok = hf
-    for ids in sequences(tokenizer):
-        x = torch.tensor([ids])
-        with torch.no_grad():
-            assert (model(x) - hf_model(x).logits).abs().max().item() <= 1e-4
-    for history, text in PROMPTS:
-        ids = hf_tok.apply_chat_template(messages(history, text), add_generation_prompt=True, tokenize=True)["input_ids"]
-        assert ids == render_prompt(history, text, tokenizer), (history, text)
-    for dialogue in DIALOGUES:
+    assert max_logit_diff(model, tokenizer, hf_model) <= 1e-4
+    assert_same_ids(tokenizer, hf_tok)
+    for dialogue in DIALOGUES:  # 不加生成提示：整段对话与训练时渲染的一样
         ids = hf_tok.apply_chat_template(messages(dialogue[:-1], dialogue[-1]), tokenize=True)["input_ids"]
         assert ids == render_conversation(dialogue, tokenizer)[0]
-    for text in PLAIN:  # 生僻字与表情拆成字节，两边拆法相同，也能解码回原文
-        assert hf_tok.encode(text) == tokenizer.encode(text), text
-        assert hf_tok.decode(tokenizer.encode(text)) == text
 
 
 def test_hf_greedy_generate_gives_our_reply(exported, hf):
@@ -131,15 +137,5 @@ def test_gguf_metadata_is_a_gpt2_byte_level_vocab(exported):
 def test_gguf_read_back_by_transformers_gives_our_logits_and_ids(exported, from_gguf):
     model, tokenizer, _ = exported
     hf_model, hf_tok = from_gguf
-    for ids in sequences(tokenizer):
-        x = torch.tensor([ids])
-        with torch.no_grad():
-            ours, theirs = model(x), hf_model(x).logits
-        assert theirs.shape[-1] == tokenizer.vocab_size
-        assert (ours - theirs).abs().max() <= 1e-6 * ours.abs().max()  # f32：应当逐位相同
-    for history, text in PROMPTS:
-        ids = hf_tok.apply_chat_template(messages(history, text), add_generation_prompt=True, tokenize=True)["input_ids"]
-        assert ids == render_prompt(history, text, tokenizer), (history, text)
-    for text in PLAIN:  # 中文、空格、生僻字与表情：编号与我们的相同（没有 ▁ 前缀），解码回原文
-        assert hf_tok.encode(text) == tokenizer.encode(text), text
-        assert hf_tok.decode(hf_tok.encode(text)) == text
+    assert max_logit_diff(model, tokenizer, hf_model) <= 1e-6  # f32：应当逐位相同
+    assert_same_ids(tokenizer, hf_tok)

@@ -20,14 +20,9 @@ from studygpt.export.vocab import gguf_vocab, hf_tokenizer_files  # noqa: E402
 from studygpt.generate import generate_response  # noqa: E402
 from studygpt.tokenizer import SPECIAL_TOKENS, Tokenizer  # noqa: E402
 from tests.conftest import DIALOGUES  # noqa: E402
-from tests.export_helpers import PROMPTS, train_tiny_run  # noqa: E402
+from tests.export_helpers import PROMPTS, messages, train_tiny_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def messages(history, text):
-    turns = list(history) + [text]
-    return [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
 
 
 @pytest.fixture(scope="module")
