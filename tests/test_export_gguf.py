@@ -83,7 +83,8 @@ def test_transformers_loads_the_file_and_logits_match(run, files, dtype):
             ours, theirs = model(x), hf_model(x).logits.float()
         assert (ours - theirs[..., :V]).abs().max() <= TOLERANCE[dtype] * ours.abs().max()  # 比较我们的词表
         unk = theirs[..., tokenizer.token_id("<unk>")]
-        assert torch.equal(theirs[..., V:].amax(-1), unk)  # 补的字节词元的 logit 就是 <unk> 的，不会抢先
+        # 补的字节词元的 logit 就是 <unk> 的（同一行权重；矩阵乘法分块不同，最后几位可能不同），不会抢先
+        torch.testing.assert_close(theirs[..., V:].amax(-1), unk, rtol=1e-5, atol=1e-5)
 
 
 def test_tokenizer_read_back_from_gguf_encodes_any_text(run, files):
