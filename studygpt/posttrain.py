@@ -65,6 +65,25 @@ def save_progress(trainer: TransformerTrainer, clock: "Clock") -> None:
     trainer.save(trainer.out_dir / "last", trainer.elapsed_before + clock.seconds()["wall_s"])
 
 
+def exam_hook(first: dict | None, stats: Callable[[], dict], exam: Callable[[TransformerTrainer, dict], tuple[dict, str]],
+              eval_every: int, steps: int, clock: "Clock", log: Callable[[str], None]):
+    """训练器的 on_step：每步把 stats() 记进 metrics.jsonl；每 eval_every 步（和最后一步）考一次 (exam)、
+    打印一行、存 last/ 以便续训。first：第 0 步（训练之前）的考试结果，续训时为 None。"""
+    def on_step(tr: TransformerTrainer) -> None:
+        if first is not None and tr.step == 1:  # 第 0 步的考试：train() 开始时清空了旧记录，所以在这里补记
+            tr.metrics.write({"step": 0, **first})
+        entry = {"step": tr.step, **stats()}
+        due = tr.step % eval_every == 0 or tr.step == steps
+        if due:
+            scores, line = exam(tr, entry)
+            entry.update(scores, **clock.seconds())
+            log(f"  第 {tr.step} 步 · {line} · {clock.text()}")
+        tr.metrics.write(entry)
+        if due:
+            save_progress(tr, clock)
+    return on_step
+
+
 def resume_or_start(trainer: TransformerTrainer, out: Path, resume: bool, log: Callable[[str], None]) -> None:
     if resume:
         trainer.resume(out / "last")
@@ -142,20 +161,13 @@ def run_rl(start, out, config: RLConfig, steps: int = 80, lr: float = 1e-4, eval
     first = take_scores(model, tokenizer, task) if not resume else None
     clock = Clock()
 
-    def on_step(tr: TransformerTrainer) -> None:
-        if first is not None and tr.step == 1:  # 第 0 步的考试：train() 开始时清空了旧记录，所以在这里补记
-            tr.metrics.write({"step": 0, "heldout_acc": first.heldout, "chat_acc": first.chat})
-        entry = {"step": tr.step, **loader.last_stats, **objective.last}
-        if tr.step % eval_every == 0 or tr.step == steps:
-            scores = take_scores(tr.model, tokenizer, task)
-            entry.update(heldout_acc=scores.heldout, chat_acc=scores.chat, **clock.seconds())
-            log(f"  第 {tr.step} 步 · 奖励 (reward) {entry['reward']:.2f} · KL {entry['kl']:.4f} · "
-                f"回答长度 {entry['length']:.1f} · {scores.line()} · {clock.text()}")
-        tr.metrics.write(entry)
-        if "wall_s" in entry:
-            save_progress(tr, clock)
+    def exam(tr: TransformerTrainer, entry: dict) -> tuple[dict, str]:
+        scores = take_scores(tr.model, tokenizer, task)
+        return {"heldout_acc": scores.heldout, "chat_acc": scores.chat}, (
+            f"奖励 (reward) {entry['reward']:.2f} · KL {entry['kl']:.4f} · 回答长度 {entry['length']:.1f} · {scores.line()}")
 
-    trainer.on_step = on_step
+    trainer.on_step = exam_hook({"heldout_acc": first.heldout, "chat_acc": first.chat} if first else None,
+                                lambda: {**loader.last_stats, **objective.last}, exam, eval_every, steps, clock, log)
     resume_or_start(trainer, out, resume, log)
     if first is not None:
         log(f"起点 (start) {start}: {first.line()}")
@@ -205,19 +217,13 @@ def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: f
     first = (held(), take_scores(model, tokenizer, task)) if not resume else None
     clock = Clock()
 
-    def on_step(tr: TransformerTrainer) -> None:
-        if first is not None and tr.step == 1:
-            tr.metrics.write({"step": 0, **{f"heldout_{k}": v for k, v in first[0].items()}})
-        entry = {"step": tr.step, **{f"train_{k}": v for k, v in objective.last.items()}}
-        if tr.step % eval_every == 0 or tr.step == steps:
-            entry.update({f"heldout_{k}": v for k, v in held().items()}, **clock.seconds())
-            log(f"  第 {tr.step} 步 · 留出偏好准确率 (held-out pref acc) {entry['heldout_pref_acc']:.1%} · "
-                f"margin {entry['heldout_margin']:.2f} · {clock.text()}")
-        tr.metrics.write(entry)
-        if "wall_s" in entry:
-            save_progress(tr, clock)
+    def exam(tr: TransformerTrainer, entry: dict) -> tuple[dict, str]:
+        h = {f"heldout_{k}": v for k, v in held().items()}
+        return h, f"留出偏好准确率 (held-out pref acc) {h['heldout_pref_acc']:.1%} · margin {h['heldout_margin']:.2f}"
 
-    trainer.on_step = on_step
+    trainer.on_step = exam_hook({f"heldout_{k}": v for k, v in first[0].items()} if first else None,
+                                lambda: {f"train_{k}": v for k, v in objective.last.items()}, exam, eval_every, steps,
+                                clock, log)
     resume_or_start(trainer, out, resume, log)
     if first is not None:
         log(f"起点 (start): 留出偏好准确率 {first[0]['pref_acc']:.1%} · loss {first[0]['loss']:.3f} · {first[1].line()}")
