@@ -175,3 +175,37 @@ def test_max_batch_flag_is_checked_and_one_means_one_at_a_time(tokenizer, tmp_pa
             t.join(timeout=60)
         stats = httpx.get(f"{url}/health").json()["generations"]
     assert stats["peak_batch"] == 1 and stats["finished"] == 4
+
+
+def test_bpe_model_streams_whole_characters_as_plain_text(tmp_path):
+    """字节级 BPE：批处理器发出的每一段都是完整的字（半个汉字先扣住），拼起来就是整段回答的解码。
+    曾经的错误：发出的是词元的字节写法（`id_to_token`），流式文字是乱码。"""
+    import asyncio
+
+    from studygpt.bpe_tokenizer import BPETokenizer
+    from studygpt.checkpoint import load_model
+    from studygpt.generate import GenerationSettings, SamplingConfig
+    from studygpt.serve.engine import Engine, Finish
+    from tests.export_helpers import train_tiny_run
+    from tests.test_bpe_tokenizer import TEXTS
+
+    model, bpe, _ = load_model(train_tiny_run(tmp_path / "run", tokenizer=BPETokenizer.train(TEXTS, vocab_size=400)))
+    engine = Engine(model, bpe, max_batch=4)
+
+    async def run() -> tuple[list[str], list[int]]:
+        settings = GenerationSettings(SamplingConfig(temperature=0), max_length=40, seed=3)
+        gen = engine.submit(engine.make_job([], "你是谁？", settings, 0, []))
+        texts, ids = [], []
+        async for item in gen:
+            if not isinstance(item, Finish):
+                texts.append(item.text)
+                ids.append(item.step.token_id)
+        return texts, ids
+
+    try:
+        texts, ids = asyncio.run(run())
+    finally:
+        engine.close()
+    reply = bpe.decode(ids)
+    assert any(len(bpe.decode([i])) != 1 for i in ids)  # 回答里确实有不止一个字的词元（或半个字的词元）
+    assert "".join(texts) == reply and "\ufffd" not in reply and reply.startswith("我是")

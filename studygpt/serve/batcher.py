@@ -33,9 +33,9 @@ from typing import Sequence
 
 import torch
 
-from studygpt.generate import Step, choose, prefill
+from studygpt.generate import ReplyText, Step, choose, prefill
 from studygpt.model import DialogueModel, KVCache
-from studygpt.tokenizer import END, Tokenizer
+from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer
 
 log = logging.getLogger("studygpt.serve")
 
@@ -187,6 +187,7 @@ class Row:
     stops: object          # engine.StopBuffer
     generator: torch.Generator | None
     budget: int            # 最多生成几个词元（不超过上下文剩下的位置）
+    text: ReplyText        # 编号 → 逐段文字（BPE 的半个汉字先扣住，等下一个词元补全）
     reply: list[int] = field(default_factory=list)
     n_tokens: int = 0
     token: int = -1        # 刚选出的词元：下一步喂给模型
@@ -281,7 +282,8 @@ class Batcher:
         if s.seed is not None:
             generator = torch.Generator(device=self.cache.k[0].device)
             generator.manual_seed(s.seed)
-        row = Row(job, gen, StopBuffer(job.stops), generator, min(s.max_length, config.max_len - len(job.prompt_ids)))
+        row = Row(job, gen, StopBuffer(job.stops), generator, min(s.max_length, config.max_len - len(job.prompt_ids)),
+                  ReplyText(self.tokenizer))
         if row.budget <= 0:
             self._finish(row, "length")
             return
@@ -328,7 +330,8 @@ class Batcher:
         row.n_tokens += 1
         if token == self.end_id:
             return "stop"
-        text = self.tokenizer.id_to_token[token]
+        name = self.tokenizer.id_to_token[token]
+        text = name if name in SPECIAL_TOKENS else row.text.push(token)  # 与 generate.stream_tokens 同一个规则
         top = []
         if row.job.top_n:
             p, idx = probs.topk(row.job.top_n)
