@@ -125,3 +125,22 @@ def test_finetune_command_writes_adapter_and_a_merged_normal_checkpoint(tokenize
     assert main(["generate", str(tmp_path / "ft"), "你好", "--max-length", "4", "--seed", "0"]) == 0
     assert main(["finetune", str(tmp_path / "base"), "--out", str(tmp_path / "x")]) == 2  # 没给 --data 也没给 --example
     assert "二者选一" in capsys.readouterr().err
+
+
+def test_unmerged_lora_checkpoint_exports_as_a_plain_llama(tokenizer, tmp_path):
+    """没合并的 LoRA 检查点也能导出：导出前先合并，HF 模型的 logits 等于适配器模型的。"""
+    pytest.importorskip("transformers")
+    from transformers import AutoModelForCausalLM
+
+    from studygpt.export import export_run
+    _, adapted = base_and_adapted(tokenizer)
+    trainer = TransformerTrainer(adapted, batches(tokenizer), "cpu", {"max_steps": 2, "batch_size": 2, "seq_len": 64},
+                                 tokenizer=tokenizer, out_dir=tmp_path / "run", progress=False, log=lambda text: None)
+    trainer.run_info = {"lora": {"rank": 4, "alpha": 8.0, "dropout": 0.0}}
+    trainer.train()
+    loaded, _, _ = load_model(tmp_path / "run" / "last")
+    out = export_run(tmp_path / "run" / "last", "hf", tmp_path / "hf")
+    hf = AutoModelForCausalLM.from_pretrained(out).eval()
+    ids = torch.tensor([tokenizer.encode("你好，你是谁？")])
+    with torch.no_grad():
+        assert (loaded(ids) - hf(ids).logits).abs().max() <= 1e-4

@@ -71,10 +71,12 @@ def export_run(run: str | Path, to: str, out: str | Path, dtype: str | None = No
     to="hf"：out 是文件夹；to="gguf"：out 是一个 .gguf 文件，dtype 是 f32（默认）/ f16 / q8_0。
     """
     from studygpt.checkpoint import load_model
+    from studygpt.lora import merge_lora
 
     out = Path(out)
     dtype = check_request(to, out, dtype, force)
     model, tokenizer, meta = load_model(run)  # 给训练目录时，在 stderr 上说用的是 best/ 还是 last/
+    model = merge_lora(model).eval()  # 没合并的 LoRA 检查点：先把适配器合并进权重，导出的是普通的 Llama 结构
     out.parent.mkdir(parents=True, exist_ok=True)
     # 临时输出放在同一目录：os.replace 在同一个文件系统里才是原子的
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
