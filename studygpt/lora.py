@@ -112,8 +112,20 @@ def build_model(config: ModelConfig, lora: dict | None = None) -> DialogueModel:
     """按配置搭模型；没合并的 LoRA 检查点（config.json 里有 "lora"）先装上同样的适配器，权重的名字才对得上。"""
     model = DialogueModel(config=config)
     if lora:
-        add_lora(model, LoRAConfig(**lora))
+        add_lora(model, lora_config_from(lora))
     return model
+
+
+def lora_config_from(saved) -> LoRAConfig:
+    """config.json 里的 "lora" → LoRAConfig；多出或写错的键是一句话，不是 TypeError。"""
+    fields = {f.name for f in dataclasses.fields(LoRAConfig)}
+    if not isinstance(saved, dict) or set(saved) - fields:
+        raise StudyGPTError(f"config.json 的 \"lora\" 应是只含 {sorted(fields)} 的对象，读到的是 {saved!r:.80}；"
+                            "请用 `studygpt finetune` 保存的整个检查点文件夹。")
+    try:
+        return LoRAConfig(**saved)
+    except TypeError as err:  # 例如 rank 是字符串："<" 不能比较 str 与 int
+        raise StudyGPTError(f"config.json 的 \"lora\" 里有类型不对的值 ({err})；请用 `studygpt finetune` 保存的检查点。") from err
 
 
 def trainable_share(model: nn.Module) -> tuple[int, int]:

@@ -177,3 +177,11 @@ def test_hostile_checkpoints_allocate_nothing_out_of_proportion(good):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["refused"] == len(HOSTILE)
     assert result["growth_kb"] < 64 * 1024, result  # 伪造的文件说自己有 GB、TB：实际涨幅 < 64 MB
+
+
+@pytest.mark.parametrize("lora", [{"rank": "8"}, {"rank": 4, "evil": 1}, ["rank", 4]])
+def test_lora_entry_with_wrong_keys_or_types_is_one_sentence(lora):
+    """config.json 里 "lora" 被改坏：一句话，不是 TypeError 的追溯 (traceback)。"""
+    from studygpt.lora import lora_config_from
+    with pytest.raises(StudyGPTError, match="(?i)lora"):
+        lora_config_from(lora)
