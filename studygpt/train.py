@@ -199,7 +199,7 @@ class TransformerTrainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
         start = time.perf_counter() - self.elapsed_before
         self._window, self._step_seconds, first_step = [0, time.perf_counter()], [], self.step + 1
-        elapsed, done = self.elapsed_before, False
+        elapsed, done = self.elapsed_before, self.scheduler.finished  # 续训一个已经训完的运行：一步也不多走
         while not done and (c.max_epochs is None or self.epoch < c.max_epochs):
             batches = self._micro_batches()
             # ===== 2. 一个 epoch：每 grad_accum_steps 个小批次做一次更新 =====

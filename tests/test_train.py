@@ -78,6 +78,10 @@ def test_exact_resume_equals_straight_run(tokenizer, tmp_path):
     assert second.step == 8
     for (name, pa), pb in zip(straight.model.named_parameters(), second.model.parameters()):
         assert torch.allclose(pa, pb, atol=1e-6), name
+    third = make_trainer(tokenizer, tmp_path / "resumed", max_steps=8)  # 续训一个已经训完的运行：不多走一步
+    third.resume(tmp_path / "resumed" / "last")
+    third.train()
+    assert third.step == 8
 
 
 def test_checkpoint_round_trip_and_load_checkpoint_api(tokenizer, tmp_path):
