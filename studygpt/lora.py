@@ -116,16 +116,17 @@ def build_model(config: ModelConfig, lora: dict | None = None) -> DialogueModel:
     return model
 
 
-def lora_config_from(saved) -> LoRAConfig:
-    """config.json 里的 "lora" → LoRAConfig；多出或写错的键是一句话，不是 TypeError。"""
+def lora_config_from(saved, source: str = 'config.json 的 "lora"') -> LoRAConfig:
+    """存下来的 LoRA 设置 → LoRAConfig；多出或写错的键、类型不对的值都是一句话，不是 TypeError。
+    source：设置从哪里读来的（写进报错里）。"""
     fields = {f.name for f in dataclasses.fields(LoRAConfig)}
     if not isinstance(saved, dict) or set(saved) - fields:
-        raise StudyGPTError(f"config.json 的 \"lora\" 应是只含 {sorted(fields)} 的对象，读到的是 {saved!r:.80}；"
+        raise StudyGPTError(f"{source} 应是只含 {sorted(fields)} 的对象，读到的是 {saved!r:.80}；"
                             "请用 `studygpt finetune` 保存的整个检查点文件夹。")
     try:
         return LoRAConfig(**saved)
     except TypeError as err:  # 例如 rank 是字符串："<" 不能比较 str 与 int
-        raise StudyGPTError(f"config.json 的 \"lora\" 里有类型不对的值 ({err})；请用 `studygpt finetune` 保存的检查点。") from err
+        raise StudyGPTError(f"{source} 里有类型不对的值 ({err})；请用 `studygpt finetune` 保存的检查点。") from err
 
 
 def trainable_share(model: nn.Module) -> tuple[int, int]:
@@ -170,7 +171,8 @@ def load_adapter(model: nn.Module, folder: str | Path) -> tuple[nn.Module, LoRAC
     if not (folder / ADAPTER_CONFIG).is_file() or not (folder / ADAPTER_WEIGHTS).is_file():
         raise StudyGPTError(f"{folder}: 找不到 {ADAPTER_CONFIG} 与 {ADAPTER_WEIGHTS}；请给出 `studygpt finetune` 写的 adapter 目录。")
     meta = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    config = LoRAConfig(**{f.name: meta[f.name] for f in dataclasses.fields(LoRAConfig) if f.name in meta})
+    config = lora_config_from({f.name: meta[f.name] for f in dataclasses.fields(LoRAConfig) if f.name in meta},
+                              str(folder / ADAPTER_CONFIG))
     add_lora(model, config)
     state = load_file(str(folder / ADAPTER_WEIGHTS))
     expected = {k for k in model.state_dict() if ".lora_" in k}
