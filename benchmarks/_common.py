@@ -174,9 +174,14 @@ def _width(text: str) -> int:
 
 
 def append_results(name: str, machine: dict, records: list[dict]) -> Path:
-    """把每条记录加上日期与机器信息，追加到 benchmarks/results/NAME.jsonl。"""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    """把每条记录加上日期与机器信息，追加到 benchmarks/results/NAME.jsonl。
+
+    环境变量 BENCH_DRY_RUN=1 时不写（检查基准脚本本身的冒烟测试用，例如 gpu_check.py --smoke）。"""
     path = RESULTS / f"{name}.jsonl"
+    if os.environ.get("BENCH_DRY_RUN") == "1":
+        print(f"BENCH_DRY_RUN=1：不追加到 {path.relative_to(REPO)}")
+        return path
+    RESULTS.mkdir(parents=True, exist_ok=True)
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with path.open("a", encoding="utf-8") as f:
         for record in records:
