@@ -139,3 +139,18 @@ def test_gguf_read_back_by_transformers_gives_our_logits_and_ids(exported, from_
     hf_model, hf_tok = from_gguf
     assert max_logit_diff(model, tokenizer, hf_model) <= 1e-6  # f32：应当逐位相同
     assert_same_ids(tokenizer, hf_tok)
+
+
+def test_llama_cpp_reads_the_bpe_gguf(exported):
+    """llama.cpp 的字节级 BPE（gpt2 词表 + gpt-2 预分词）：纯文本的编号、贪心回答与我们的相同。
+    只在装了 llama-cpp-python 时运行（它要从源码编译，.ci/run 不装它，见 docs/export.md）。"""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    model, tokenizer, folder = exported
+    llm = llama_cpp.Llama(model_path=str(folder / "model.gguf"), n_ctx=model.config.max_len, verbose=False)
+    for text in PLAIN:
+        assert llm.tokenize(text.encode(), add_bos=False, special=False) == tokenizer.encode(text), text
+    for history, text in PROMPTS[:3]:
+        messages_ = [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(history + [text])]
+        reply = llm.create_chat_completion(messages=messages_, temperature=0, max_tokens=40)["choices"][0]["message"]
+        assert reply["content"] == generate_response(model, tokenizer, text, history=history, temperature=0,
+                                                     max_length=40), text

@@ -132,3 +132,25 @@ def test_llama_cpp_gives_our_greedy_reply(run, files):
             out.append(token)
         assert tokenizer.decode(out) == generate_response(model, tokenizer, text, history=history,
                                                           temperature=0, max_length=40)
+
+
+def test_llama_cpp_tokenizer_and_chat_template_match_ours(run, files):
+    """llama.cpp 自己的分词器与 GGUF 里的对话模板：词表内的文字编号逐个相同，特殊词元按名字认出，
+    create_chat_completion（用文件里的 Jinja 模板）的贪心回答与我们的相同。只在装了 llama-cpp-python 时运行。"""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    model, tokenizer, _ = load_model(run, announce=False)
+    llm = llama_cpp.Llama(model_path=str(files["f32"]), n_ctx=model.config.max_len, verbose=False)
+    for history, text in PROMPTS:
+        theirs = llm.tokenize(text.encode(), add_bos=False, special=False)
+        if all(ch in tokenizer.vocab for ch in text):
+            assert theirs == tokenizer.encode(text), text
+        else:  # 词表外的字：我们记作 <unk>，llama.cpp 拆成 UTF-8 字节词元（编号排在我们的词表之后）
+            assert max(theirs) >= tokenizer.vocab_size, text
+            continue
+        prompt = render_prompt(history, text, tokenizer)
+        assert llm.tokenize(tokenizer.decode(prompt, skip_special=False).encode(), add_bos=False, special=True) == prompt
+    for history, text in PROMPTS[:3]:
+        messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(history + [text])]
+        reply = llm.create_chat_completion(messages=messages, temperature=0, max_tokens=40)["choices"][0]["message"]
+        assert reply["content"] == generate_response(model, tokenizer, text, history=history, temperature=0,
+                                                     max_length=40), text
