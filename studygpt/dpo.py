@@ -111,17 +111,29 @@ def preference_accuracy(margin: torch.Tensor) -> float:
     return float(((margin > 0).float() + 0.5 * (margin == 0).float()).mean())
 
 
+def chosen_nll(policy_chosen: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """chosen 回答每个词元的平均负对数似然（就是 SFT 的损失）：(N,) 的序列对数概率 ÷ 各自的回答词元数，再取平均。"""
+    tokens = (labels[:, 1:] != IGNORE_INDEX).sum(-1).clamp(min=1)  # (N,)
+    return -(policy_chosen / tokens).mean()
+
+
 class DPOObjective:
     """训练循环的目标函数 (model, batch) → (平均损失, 偏好对数)。
 
     批次的前一半行是 chosen、后一半是 rejected（一次前向算完两者）；参考模型的对数概率在建数据时
     已经算好放在 batch["ref_logps"] 里——参考模型冻结不变，每步再算一遍是浪费。
+
+    sft_weight（默认 0 = 纯 DPO）：再加 sft_weight × chosen 的 SFT 损失（chosen_nll）。为什么：DPO 只管
+    "chosen 比 rejected 高多少"，两者一起往下掉也能把 margin 拉大（似然位移, likelihood displacement）——
+    于是好回答本身的概率也变低了，贪心解码反而更常答错。SFT 项把 chosen 的概率往上拉（RPO，Pang 等 2024）。
     """
 
-    def __init__(self, beta: float):
+    def __init__(self, beta: float, sft_weight: float = 0.0):
         if beta <= 0:
             raise StudyGPTError(f"beta={beta} 无效：请用 > 0 的数，例如 0.1。")
-        self.beta = beta
+        if sft_weight < 0:
+            raise StudyGPTError(f"sft_weight={sft_weight} 无效：请用 ≥ 0 的数（0 = 纯 DPO，例如 1.0）。")
+        self.beta, self.sft_weight = beta, sft_weight
         self.last: dict = {}  # 最近一批的统计（损失、margin、准确率），给训练时打印、画曲线
 
     def count(self, batch: dict) -> int:
@@ -133,6 +145,10 @@ class DPOObjective:
         ref = batch["ref_logps"]
         loss, margin = dpo_loss(logps[:n], logps[n:], ref[:n], ref[n:], self.beta)
         self.last = {"loss": float(loss.detach()), "margin": float(margin.detach().mean()), "pref_acc": preference_accuracy(margin)}
+        if self.sft_weight:
+            nll = chosen_nll(logps[:n], batch["labels"][:n])
+            loss = loss + self.sft_weight * nll
+            self.last["chosen_nll"] = float(nll.detach())
         return loss, n
 
 
@@ -199,20 +215,22 @@ class PairBatches:
 @torch.no_grad()
 def evaluate_preferences(model: torch.nn.Module, reference: torch.nn.Module, pairs: Sequence[Pair],
                          tokenizer: Tokenizer, beta: float, batch_size: int = 64) -> dict:
-    """在一组（留出的）偏好对上算 DPO 损失、平均 margin 与偏好准确率 (pref_acc)。"""
+    """在一组（留出的）偏好对上算 DPO 损失、平均 margin 与偏好准确率 (pref_acc)，以及 chosen、rejected 各自的
+    对数概率比参考模型变了多少 (chosen_shift, rejected_shift，每条回答的平均)：两者都往下掉就是似然位移。"""
     was_training = model.training
     model.eval()
-    margins = []
+    margins, shifts = [], []
     for start in range(0, len(pairs), batch_size):
         batch = pair_batch(pairs[start:start + batch_size], tokenizer, reference)
         logps = sequence_logprobs(model, batch["input_ids"].to(batch["ref_logps"].device), batch["labels"])
         n = logps.shape[0] // 2
         ref = batch["ref_logps"]
         margins.append(dpo_loss(logps[:n], logps[n:], ref[:n], ref[n:], beta)[1])
+        shifts.append((logps - ref).view(2, n))                   # 第 0 行 chosen，第 1 行 rejected
     model.train(was_training)
-    margin = torch.cat(margins)
+    margin, shift = torch.cat(margins), torch.cat(shifts, dim=1).mean(dim=1)
     return {"loss": float(-F.logsigmoid(margin).mean()), "margin": float(margin.mean()),
-            "pref_acc": preference_accuracy(margin)}
+            "pref_acc": preference_accuracy(margin), "chosen_shift": float(shift[0]), "rejected_shift": float(shift[1])}
 
 
 # ===== 5. 内置偏好：可验证任务上的"好回答 vs 坏回答" =====

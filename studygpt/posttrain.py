@@ -197,18 +197,21 @@ def load_preferences(pairs: str, task_name: str, seed: int, count: int = 2000) -
 
 def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: float = 0.1, steps: int = 60,
             lr: float = 1e-4, batch_size: int = 16, eval_every: int = 10, seed: int = 0, resume: bool = False,
-            log: Callable[[str], None] = print) -> dict:
-    """从 start 出发在偏好对上做 steps 步 DPO；每 eval_every 步在留出的偏好对上算偏好准确率。"""
+            log: Callable[[str], None] = print, sft_weight: float = 0.0) -> dict:
+    """从 start 出发在偏好对上做 steps 步 DPO；每 eval_every 步在留出的偏好对上算偏好准确率。
+
+    sft_weight > 0 时损失再加 sft_weight × chosen 的 SFT 损失（见 dpo.DPOObjective）。"""
     task, out = get_task(task_name), Path(out)
     train_pairs, heldout_pairs = load_preferences(pairs, task_name, seed)
     model, tokenizer, _ = load_model(start, announce=False)
     reference = frozen_copy(start)
     loader = PairBatches(train_pairs, tokenizer, reference, batch_size, seed)
-    objective = DPOObjective(beta)
+    objective = DPOObjective(beta, sft_weight)
     settings = trainer_config(steps, lr, batch_size, model.config.max_len, seed)
     trainer = TransformerTrainer(model.train(), loader, "cpu", settings, tokenizer=tokenizer, out_dir=out,
                                  progress=False, log=log, objective=objective)
-    trainer.run_info = {"dpo": {"start": str(resolve_checkpoint(start)), "pairs": pairs, "beta": beta, "task": task_name}}
+    trainer.run_info = {"dpo": {"start": str(resolve_checkpoint(start)), "pairs": pairs, "beta": beta,
+                                "sft_weight": sft_weight, "task": task_name}}
     log(f"偏好对 (pairs): 训练 {len(train_pairs)} · 留出 {len(heldout_pairs)}")
 
     def held() -> dict:
@@ -219,7 +222,8 @@ def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: f
 
     def exam(tr: TransformerTrainer, entry: dict) -> tuple[dict, str]:
         h = {f"heldout_{k}": v for k, v in held().items()}
-        return h, f"留出偏好准确率 (held-out pref acc) {h['heldout_pref_acc']:.1%} · margin {h['heldout_margin']:.2f}"
+        return h, (f"留出偏好准确率 (held-out pref acc) {h['heldout_pref_acc']:.1%} · margin {h['heldout_margin']:.2f} · "
+                   f"log π 变化 chosen {h['heldout_chosen_shift']:+.2f} / rejected {h['heldout_rejected_shift']:+.2f}")
 
     trainer.on_step = exam_hook({f"heldout_{k}": v for k, v in first[0].items()} if first else None,
                                 lambda: {f"train_{k}": v for k, v in objective.last.items()}, exam, eval_every, steps,
@@ -231,12 +235,14 @@ def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: f
     after_prefs, after = held(), take_scores(model, tokenizer, task)
     plot_metric_panels(trainer.history, out / "curves.png", [
         ("train_loss", "DPO 损失 (train loss)"), ("heldout_margin", "留出 margin"),
-        ("heldout_pref_acc", "留出偏好准确率 (held-out pref acc)")])
-    summary = {"pairs": pairs, "beta": beta, "steps": trainer.step, "lr": lr,
+        ("heldout_pref_acc", "留出偏好准确率 (held-out pref acc)"),
+        ("heldout_chosen_shift", "chosen 的 log π − log π_ref")])
+    summary = {"pairs": pairs, "beta": beta, "sft_weight": sft_weight, "steps": trainer.step, "lr": lr,
                "before": {"prefs": first[0], "scores": first[1].__dict__} if first else None,
                "after": {"prefs": after_prefs, "scores": after.__dict__}, **clock.seconds()}
     write_summary(out, summary)
     log(f"完成 (done): 留出偏好准确率 {after_prefs['pref_acc']:.1%} · margin {after_prefs['margin']:.2f} · "
+        f"log π 变化 chosen {after_prefs['chosen_shift']:+.2f} / rejected {after_prefs['rejected_shift']:+.2f} · "
         f"{after.line()} · {clock.text()}")
     return summary
 
@@ -262,6 +268,8 @@ def add_parsers(sub, add_command) -> None:
                 [("--pairs", dict(default="builtin", help="偏好文件 JSONL（每行 prompt/chosen/rejected），"
                                                           "或 builtin = 任务的内置偏好；默认 %(default)s")),
                  ("--beta", dict(type=float, default=0.1, help="β，默认 %(default)s")),
+                 ("--sft-weight", dict(type=float, default=0.0, help="再加这么多倍 chosen 的 SFT 损失，防止好回答的概率"
+                                                                   "也一起下降（似然位移）；默认 %(default)s = 纯 DPO")),
                  ("--batch-size", dict(type=int, default=16, help="每步几条偏好，默认 %(default)s")),
                  ("--eval-every", dict(type=int, default=10, help="每几步在留出偏好上测一次，默认 %(default)s"))]),
     }
@@ -285,5 +293,5 @@ def run_command(args) -> int:
         run_rl(args.run, args.out, config, args.steps, args.lr, args.eval_every, args.resume)
     else:
         run_dpo(args.run, args.out, args.pairs, args.task, args.beta, args.steps, args.lr, args.batch_size,
-                args.eval_every, args.seed, args.resume)
+                args.eval_every, args.seed, args.resume, sft_weight=args.sft_weight)
     return 0

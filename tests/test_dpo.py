@@ -8,8 +8,9 @@ import torch
 
 from studygpt.checkpoint import save_checkpoint
 from studygpt.cli import main
-from studygpt.dpo import (DPOObjective, Pair, PairBatches, builtin_pairs, dpo_loss, evaluate_preferences, pair_batch,
-                          preference_accuracy, read_pairs, sequence_logprobs)
+from studygpt.dpo import (DPOObjective, Pair, PairBatches, builtin_pairs, chosen_nll, dpo_loss, evaluate_preferences,
+                          pair_batch, preference_accuracy, read_pairs, sequence_logprobs)
+from studygpt.model import lm_loss
 from studygpt.errors import StudyGPTError
 from studygpt.tasks import get_task, reward
 from studygpt.tokenizer import Tokenizer
@@ -34,7 +35,26 @@ def test_loss_is_log2_at_initialisation(setup):
     loss, n = DPOObjective(beta=0.1)(policy, batch)
     assert n == len(PAIRS)
     assert float(loss.detach()) == pytest.approx(math.log(2), abs=1e-5)
-    assert evaluate_preferences(policy, reference, PAIRS, tokenizer, 0.1)["pref_acc"] == 0.5  # 全部打平：瞎猜
+    held = evaluate_preferences(policy, reference, PAIRS, tokenizer, 0.1)
+    assert held["pref_acc"] == 0.5  # 全部打平：瞎猜
+    assert held["chosen_shift"] == pytest.approx(0, abs=1e-5) and held["rejected_shift"] == pytest.approx(0, abs=1e-5)
+
+
+def test_sft_term_is_the_mean_token_loss_on_the_chosen_replies(setup):
+    """sft_weight 加上的正是 chosen 回答的 SFT 损失：与 lm_loss 对每条 chosen 单独算的每词元平均损失一致。"""
+    tokenizer, policy, reference = setup
+    batch = pair_batch(PAIRS, tokenizer, reference)
+    n = len(PAIRS)
+    logps = sequence_logprobs(policy, batch["input_ids"], batch["labels"])
+    per_reply = [float(lm_loss(policy, {"input_ids": batch["input_ids"][i:i + 1], "labels": batch["labels"][i:i + 1]})[0])
+                 for i in range(n)]
+    nll = chosen_nll(logps[:n], batch["labels"][:n])
+    assert float(nll) == pytest.approx(sum(per_reply) / n, rel=1e-5)
+    pure, _ = DPOObjective(beta=0.1)(policy, batch)
+    mixed, _ = DPOObjective(beta=0.1, sft_weight=0.5)(policy, batch)
+    assert float(mixed) == pytest.approx(float(pure) + 0.5 * float(nll), rel=1e-5)
+    with pytest.raises(StudyGPTError, match="sft_weight"):
+        DPOObjective(beta=0.1, sft_weight=-1)
 
 
 def test_one_gradient_step_raises_chosen_relative_to_rejected(setup):

@@ -1,6 +1,6 @@
-"""第 14 章练习：偏好微调 (DPO) 的两块积木。检查：pytest docs/exercises -k ch14
+"""第 14 章练习：偏好微调 (DPO) 的三块积木。检查：pytest docs/exercises -k ch14
 
-对照：studygpt/dpo.py 的 sequence_logprobs 与 dpo_loss。
+对照：studygpt/dpo.py 的 sequence_logprobs、dpo_loss 与 chosen_nll。
 """
 import torch
 
@@ -22,3 +22,12 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
     提示：torch.nn.functional.logsigmoid 比 torch.log(torch.sigmoid(x)) 更稳（x 很负时不会得到 log 0）。
     """
     raise NotImplementedError("练习 14.2：DPO 损失")
+
+
+def chosen_nll(policy_chosen: torch.Tensor, reply_tokens: torch.Tensor) -> torch.Tensor:
+    """练习 14.3：chosen 回答的 SFT 损失（标量）——`--sft-weight` 加进 DPO 的那一项。
+
+    policy_chosen (N,)：每条 chosen 回答的序列对数概率（练习 14.1 的结果）；reply_tokens (N,)：每条回答有几个词元。
+    返回每个词元的平均负对数似然，先在每条回答里平均，再在 N 条之间平均（长回答不会压过短回答）。
+    """
+    raise NotImplementedError("练习 14.3：chosen 的 SFT 损失")

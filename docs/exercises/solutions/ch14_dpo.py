@@ -1,4 +1,4 @@
-"""第 14 章参考答案：序列的对数概率与 DPO 损失。"""
+"""第 14 章参考答案：序列的对数概率、DPO 损失与 chosen 的 SFT 损失。"""
 import torch
 import torch.nn.functional as F
 
@@ -11,3 +11,7 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
              ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
     margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
     return -F.logsigmoid(margin).mean()
+
+
+def chosen_nll(policy_chosen: torch.Tensor, reply_tokens: torch.Tensor) -> torch.Tensor:
+    return -(policy_chosen / reply_tokens).mean()           # 每条先除以自己的词元数，再平均
