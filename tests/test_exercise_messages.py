@@ -141,7 +141,12 @@ def attention(q, k, v, scale=None, causal=True, dim=-1, fill=float("-inf")):
      ["样本 0、头 0、位置 1 的输出应为 [", "忘了除以 √hs"]),
     ("test_attention_equals_pytorch_sdpa", dict(attention=lambda q, k, v: attention(q, k, v, causal=False)),
      ["样本 0、头 0、位置 0 的输出应为 [", "忘了因果掩码"]),
+    ("test_attention_equals_pytorch_sdpa", dict(attention=lambda q, k, v: attention(q, k, v, 1.0, causal=False)),
+     ["忘了除以 √hs，也忘了因果掩码"]),
     ("test_attention_equals_pytorch_sdpa", dict(attention=lambda q, k, v: attention(q, k, v, dim=-2)), ["dim=-2"]),
+    ("test_attention_equals_pytorch_sdpa", dict(attention=lambda q, k, v: attention(q, k, v, dim=1)), ["nh 个头之间"]),
+    ("test_attention_equals_pytorch_sdpa", dict(attention=lambda q, k, v: attention(q, k, v)[:, 0]),
+     ["输出 (B, nh, T, hs) 的形状应为 (2, 3, 5, 8)，你的是 (2, 5, 8)"]),
     ("test_attention_equals_pytorch_sdpa", dict(attention=lambda q, k, v: attention(q, k, v, dim=0)),
      ["B 个样本之间"]),
     ("test_attention_equals_pytorch_sdpa", dict(attention=lambda q, k, v: attention(q, k, v, fill=0.0)),
@@ -184,6 +189,10 @@ def swiglu(x, w1, w3, w2, gate=F.silu):
      ["残差加的是归一化后的 x"]),
     ("test_two_pre_norm_residuals_make_a_block", dict(pre_norm_residual=lambda x, norm, sub: sub(norm(x))),
      ["忘了残差"]),
+    ("test_two_pre_norm_residuals_make_a_block", dict(pre_norm_residual=lambda x, norm, sub: x + sub(x)),
+     ["忘了先归一化"]),
+    ("test_rms_norm_matches_studygpt", dict(rms_norm=lambda x, w, eps: rms(x.double(), w.double(), eps)),
+     ["RMSNorm 输出的数据类型 (dtype) 应为 torch.float32，你的是 torch.float64"]),
 ])
 def test_chapter6_messages(exercise_test, monkeypatch, test, wrong, words):
     message = message_for(exercise_test, monkeypatch, "ch06", test, **wrong)

@@ -274,7 +274,7 @@ def explain_rms_norm(mine, x, weight, eps: float, expected) -> str | None:
     """比较 RMSNorm 的输出 (B, T, C)：认出减了均值 (LayerNorm)、忘了 weight、用了平方和、没开方、忘了 eps。"""
     if _same(mine, expected):
         return None
-    if problem := _shape_problem(mine, expected, "RMSNorm 的输出"):
+    if problem := _shape_problem(mine, expected, "RMSNorm 输出"):
         return problem
     mean_square = x.pow(2).mean(dim=-1, keepdim=True)
     hint = _diagnose(mine, {
@@ -292,7 +292,7 @@ def explain_swiglu(mine, x, w1, w3, w2, expected) -> str | None:
     """比较 SwiGLU 的输出 (B, T, C)：认出 w1/w3 弄反、门用了 ReLU/GELU/sigmoid、忘了乘上投影。"""
     if _same(mine, expected):
         return None
-    if problem := _shape_problem(mine, expected, "SwiGLU 的输出"):
+    if problem := _shape_problem(mine, expected, "SwiGLU 输出"):
         return problem
     gate, up = x @ w1.T, x @ w3.T
     hint = _diagnose(mine, {
@@ -309,7 +309,7 @@ def explain_block(mine, expected, x, layers: list[tuple[Callable, Callable]]) ->
     """比较整个块的输出：layers 是依次的 (norm, sublayer)。认出后置归一化、残差加了归一化后的 x、忘了残差。"""
     if _same(mine, expected):
         return None
-    if problem := _shape_problem(mine, expected, "块的输出"):
+    if problem := _shape_problem(mine, expected, "块输出"):
         return problem
 
     def block_with(residual: Callable):
