@@ -2,6 +2,7 @@
 import torch
 
 from exercise_loader import load
+from explain import explain_length, explain_rope_table, explain_rotation, explain_same_scores
 from studygpt.model import apply_rope, rope_tables
 
 ex = load("ch04_rope")
@@ -11,16 +12,16 @@ HS, T = 16, 32
 def test_angles_match_studygpt():
     cos, sin = ex.rope_angles(HS, T)
     ref_cos, ref_sin = rope_tables(HS, T, 10000.0)
-    torch.testing.assert_close(cos, ref_cos)
-    torch.testing.assert_close(sin, ref_sin)
+    assert (msg := explain_rope_table(cos, ref_cos, "cos", HS, 10000.0)) is None, msg
+    assert (msg := explain_rope_table(sin, ref_sin, "sin", HS, 10000.0)) is None, msg
 
 
 def test_rotation_matches_studygpt_and_keeps_the_length():
     cos, sin = rope_tables(HS, T, 10000.0)
     x = torch.randn(2, 4, T, HS)  # (B, nh, T, hs)
     y = ex.rotate(x, cos, sin)
-    torch.testing.assert_close(y, apply_rope(x, cos[None, None], sin[None, None]))
-    torch.testing.assert_close(y.norm(dim=-1), x.norm(dim=-1))  # 旋转不改变长度
+    assert (msg := explain_rotation(y, x, cos, sin, apply_rope(x, cos[None, None], sin[None, None]))) is None, msg
+    assert (msg := explain_length(y, x)) is None, msg  # 旋转不改变长度
 
 
 def test_score_depends_only_on_the_distance():
@@ -29,4 +30,4 @@ def test_score_depends_only_on_the_distance():
     q_rot = ex.rotate(q.expand(T, HS), cos, sin)  # 同一个 q 放在每个位置上
     k_rot = ex.rotate(k.expand(T, HS), cos, sin)
     scores = [float(q_rot[m] @ k_rot[m - 3]) for m in range(3, T)]  # 相距 3 的所有位置对
-    assert max(scores) - min(scores) < 1e-4
+    assert (msg := explain_same_scores(scores, 3)) is None, msg
