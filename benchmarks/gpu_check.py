@@ -61,7 +61,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip-dense", action="store_true", help="不测稠密掩码的训练器对照")
     p.add_argument("--recipe", action="store_true", help="最后也跑 README 的 GPU 训练命令（第 13 号问题）")
     p.add_argument("--only-recipe", action="store_true", help="只跑 README 的 GPU 训练命令")
-    p.add_argument("--recipe-minutes", type=float, default=6.0, help="训练命令最多跑几分钟（加给它的 --max_minutes）")
+    p.add_argument("--recipe-minutes", type=float, default=4.0, help="训练命令最多跑几分钟（加给它的 --max_minutes）")
     p.add_argument("--smoke", action="store_true",
                    help="CPU 上用极小的设置走一遍整个脚本，检查脚本本身（数字无意义，不追加结果）")
     return p.parse_args()
