@@ -132,10 +132,11 @@ def measure(run: Path, args, max_batch: int, log: Path) -> list[dict]:
 
 
 def step_cost(run: Path) -> list[dict]:
-    """一步批解码 (serve/batcher.decode_rows) 的时间：批 1、2、4、8、16，每行的位置在 60 附近。
+    """一步批解码 (batch_decode.decode_rows，服务器里用一个线程) 的时间：批 1、2、4、8、16，每行的位置在 60 附近。
     报告 CPU 时间（受别的进程影响小）和墙上时间，取 20 次的中位数。"""
     from studygpt.inference import load_for_inference
-    from studygpt.serve.batcher import SlotCache, decode_rows
+    from studygpt.batch_decode import SlotCache, decode_rows
+    from studygpt.serve.batcher import one_thread
     model, _ = load_for_inference(str(run), "cpu")
     cache = SlotCache(model, 16)
     rows = []
@@ -144,7 +145,8 @@ def step_cost(run: Path) -> list[dict]:
         cpu, wall = [], []
         for i in range(23):
             c, w = time.process_time(), time.perf_counter()
-            decode_rows(model, tokens, positions, cache)
+            with one_thread():
+                decode_rows(model, tokens, positions, cache)
             if i >= 3:  # 前 3 次预热
                 cpu.append(time.process_time() - c)
                 wall.append(time.perf_counter() - w)

@@ -17,6 +17,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from studygpt.batch_decode import SlotCache, decode_rows, prefill_rows
 from studygpt.chat_format import render_conversation, render_prompt
 from studygpt.errors import StudyGPTError
 from studygpt.model import DialogueModel, KVCache
@@ -302,39 +303,45 @@ def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence
 
     histories：每个问题之前的轮次 [用户, 助手, ...]（多轮考试用），放不下时与聊天一样由 fit_prompt 从最早的丢起。
 
-    把词元数相同的提示放进同一批，就不需要填充和掩码；每步整批一起前进，全部遇到 <|end|> 就停。
-    与逐条生成是同一个计算，只是矩阵更大（浮点求和顺序不同，极少数几乎打平的位置可能选出不同的字）。
+    每 batch_size 个问题一批：提示长短不一也没关系（batch_decode：每行在自己的位置上解码）。每步整批一起前进，
+    遇到 <|end|> 或写满的行离开批，全部离开就停。与逐条生成是同一个计算，只是矩阵更大
+    （浮点求和顺序不同，极少数几乎打平的位置可能选出不同的字）。
     """
-    device = model.tok_embeddings.weight.device
     end_id = tokenizer.token_id(END)
     histories = histories if histories is not None else [[]] * len(questions)
     budget = prompt_budget(model.config.max_len, max_length)
     prompts = [fit_prompt(tokenizer, h, q, budget) for q, h in zip(questions, histories, strict=True)]
-    groups: dict[int, list[int]] = {}
-    for i, p in enumerate(prompts):
-        groups.setdefault(len(p), []).append(i)
-    replies: list[str] = [""] * len(questions)
+    replies: list[str] = []
     with eval_mode(model):
-        for length, members in groups.items():
-            for start in range(0, len(members), batch_size):
-                rows = members[start:start + batch_size]
-                cache = KVCache(model.config, len(rows), device, model.tok_embeddings.weight.dtype)
-                x = torch.tensor([prompts[i] for i in rows], device=device)
-                logits = model.output(model(x, cache=cache, return_hidden=True)[:, -1])  # (B, V)：只算最后一个位置
-                out = torch.empty(len(rows), 0, dtype=torch.long, device=device)
-                finished = torch.zeros(len(rows), dtype=torch.bool, device=device)
-                steps = min(max_length, model.config.max_len - length)
-                for step in range(steps):
-                    token = logits.argmax(-1)  # (B,)
-                    out = torch.cat([out, token[:, None]], dim=1)
-                    finished |= token == end_id
-                    if finished.all() or step + 1 == steps:
-                        break
-                    logits = model(token[:, None], cache=cache)[:, -1]
-                for row, ids in zip(rows, out.tolist()):
-                    ids = ids[:ids.index(end_id)] if end_id in ids else ids
-                    replies[row] = tokenizer.decode(ids)
+        for start in range(0, len(prompts), batch_size):
+            for ids in greedy_rows(model, prompts[start:start + batch_size], max_length, end_id):
+                replies.append(tokenizer.decode(ids))
     return replies
+
+
+@torch.inference_mode()
+def greedy_rows(model: DialogueModel, prompts: Sequence[list[int]], max_length: int, end_id: int) -> list[list[int]]:
+    """一批长短不一的提示一起贪心解码；返回每条回答的词元（不含 <|end|>）。"""
+    device = model.tok_embeddings.weight.device
+    cache = SlotCache(model, len(prompts))
+    token = prefill_rows(model, prompts, cache).argmax(-1)                      # (B,)：每行第一个词元
+    positions = torch.tensor([len(p) for p in prompts], device=device)          # 这个词元要放在第几个位置
+    limits = torch.tensor([min(max_length, model.config.max_len - len(p)) for p in prompts], device=device)
+    rows = torch.arange(len(prompts), device=device)                            # 还在解码的行原本是第几条
+    replies: list[list[int]] = [[] for _ in prompts]
+    while True:
+        for row, t in zip(rows.tolist(), token.tolist()):
+            replies[row].append(t)
+        written = torch.tensor([len(replies[r]) for r in rows.tolist()], device=device)
+        going = (token != end_id) & (written < limits[rows])                   # 没说完、也没写满的行
+        if not going.any():
+            break
+        if not going.all():                                                     # 做完的行离开：缓存里只留下还在写的
+            cache.keep(going.nonzero()[:, 0])
+            rows, token, positions = rows[going], token[going], positions[going]
+        token = decode_rows(model, token, positions, cache).argmax(-1)
+        positions = positions + 1
+    return [ids[:ids.index(end_id)] if end_id in ids else ids for ids in replies]
 
 
 # ===== 4. 对外接口 =====

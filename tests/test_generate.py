@@ -94,6 +94,24 @@ def test_greedy_batch_matches_one_by_one(tokenizer):
     assert greedy_batch(model, tokenizer, questions, max_length=12, batch_size=2) == alone
 
 
+def test_greedy_batch_with_prompts_of_different_lengths_and_rows_that_end_early(tmp_path):
+    """一批里的提示长短不一（不同长度的历史），有的行先说完（<|end|>）离开、有的写满：每条都与逐条生成相同。
+
+    随机初始化的模型几乎从不写 <|end|>，所以用一个背下了 4 段对话、会停下的极小模型（export_helpers）。"""
+    from studygpt.checkpoint import load_model
+    from studygpt.generate import greedy_batch
+    from tests.export_helpers import PROMPTS, train_tiny_run
+    model, tokenizer, _ = load_model(train_tiny_run(tmp_path / "run"), announce=False)
+    histories, questions = [h for h, _ in PROMPTS] * 2, [q for _, q in PROMPTS] * 2
+    for max_length in (6, 40):
+        alone = [generate_response(model, tokenizer, q, history=h, max_length=max_length, temperature=0)
+                 for q, h in zip(questions, histories)]
+        assert greedy_batch(model, tokenizer, questions, max_length=max_length, histories=histories) == alone
+        assert greedy_batch(model, tokenizer, questions, max_length=max_length, histories=histories,
+                            batch_size=3) == alone
+    assert len({len(a) for a in alone}) > 1 and max(map(len, alone)) < 40  # 各行在不同处自己停下
+
+
 def test_generation_settings_and_the_original_keywords_give_the_same_reply(tokenizer):
     model = tiny_model(tokenizer.vocab_size)
     settings = GenerationSettings(SamplingConfig(temperature=1.0, top_k=5), max_length=15, seed=2)

@@ -8,7 +8,7 @@
 一步的样子（工人线程 (worker thread) 里的循环，Batcher._loop）：
     1. 接新请求 (admit)：单独 prefill 它的提示（批大小 1，和它单独来时一样），k/v 抄进 KV 缓存里空着的一行；
     2. 客户端已断开的行立刻离开 (leave)；
-    3. 所有行一起解码一个词元 (decode_rows)：每行有自己的位置 (positions) 和自己能看的键 (mask)；
+    3. 所有行一起解码一个词元（batch_decode.decode_rows，只用一个线程）：每行有自己的位置和自己能看的键；
     4. 每行按自己的采样设置、自己的随机数生成器选下一个词元 (generate.choose，和单独生成是同一个函数)，
        遇到 <|end|>、stop 字符串或词元上限就离开，空出的行马上给排队的请求用。
 
@@ -33,6 +33,7 @@ from typing import Sequence
 
 import torch
 
+from studygpt.batch_decode import SlotCache, decode_rows
 from studygpt.generate import ReplyText, Step, choose, prefill
 from studygpt.model import DialogueModel, KVCache
 from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer
@@ -94,37 +95,7 @@ class StopBuffer:
         return out
 
 
-
-# ===== 1. 每行一个请求的 KV 缓存 =====
-class SlotCache(KVCache):
-    """KV 缓存 (rows, nh, L, hs)，每一行 (slot) 是一个请求，各有各的长度。
-
-    正在生成的请求总是占着前 n 行（有请求离开时，把最后一行搬进它的空位），每步只算前 n 行（或补到 M0 行）。
-    update 把每行新词元的 k/v 写到这一行自己的位置上（positions 在每步之前设好），返回整行缓存。
-    """
-
-    def __init__(self, model: DialogueModel, rows: int):
-        super().__init__(model.config, rows, model.rope_cos.device, model.tok_embeddings.weight.dtype)
-        self.positions = torch.zeros(0, dtype=torch.long)
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n = k.shape[0]  # k, v: (n, nh, 1, hs)
-        rows = torch.arange(n, device=k.device)
-        self.k[layer][rows, :, self.positions] = k[:, :, 0]  # 第 i 行写在它自己的位置 positions[i]
-        self.v[layer][rows, :, self.positions] = v[:, :, 0]
-        return self.k[layer][:n], self.v[layer][:n]  # (n, nh, L, hs)：整行，没写过的位置由掩码挡住
-
-    def load(self, row: int, single: KVCache) -> None:
-        """把一个单独 prefill 好的缓存（批大小 1）抄进第 row 行。"""
-        for mine, theirs in zip(self.k + self.v, single.k + single.v):
-            mine[row, :, :single.length] = theirs[0, :, :single.length]
-
-    def move(self, src: int, dst: int) -> None:
-        """第 src 行搬到第 dst 行（dst 的请求已经离开）。"""
-        for t in self.k + self.v:
-            t[dst] = t[src]
-
-
+# ===== 1. 一个线程，批的下限 =====
 @contextmanager
 def one_thread():
     """解码这一步只用一个线程。两个线程时矩阵乘法库把行分给两个线程，后一半的行走另一条求和路径，
@@ -136,25 +107,6 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(before)
-
-
-@torch.inference_mode()
-def decode_rows(model: DialogueModel, tokens: torch.Tensor, positions: torch.Tensor, cache: SlotCache) -> torch.Tensor:
-    """每行一个新词元，一起穿过模型：tokens, positions (B,) → logits (B, V)；k/v 写进 cache 的前 B 行。
-
-    和 DialogueModel.forward 是同一串模块（嵌入 → 各层 Block → 归一化 → 输出层），只是每行有自己的位置，
-    掩码让第 i 行只看自己缓存里 0..positions[i] 的键。
-    """
-    B, L = tokens.shape[0], model.config.max_len
-    cos = model.rope_cos[positions[:, None]].unsqueeze(1)  # (B, 1, 1, hs/2)：每行自己的旋转角
-    sin = model.rope_sin[positions[:, None]].unsqueeze(1)
-    mask = (torch.arange(L, device=tokens.device) <= positions[:, None]).view(B, 1, 1, L)  # True = 可以看
-    cache.positions = positions
-    with one_thread():
-        x = model.tok_embeddings(tokens[:, None])  # (B, 1, C)
-        for i, layer in enumerate(model.layers):
-            x = layer(x, cos, sin, mask, cache, i)
-        return model.output(model.norm(x))[:, 0]  # (B, V)
 
 
 def batch_floor(model: DialogueModel, cache: SlotCache, max_batch: int) -> int:
@@ -169,12 +121,13 @@ def batch_floor(model: DialogueModel, cache: SlotCache, max_batch: int) -> int:
     positions = torch.randint(model.config.max_len, (max_batch,), generator=g).to(device)
     for t in cache.k + cache.v:
         t.copy_(torch.randn(t.shape, generator=g).to(t))
-    reference = decode_rows(model, tokens, positions, cache)
-    floor = max_batch
-    for m in range(max_batch - 1, 0, -1):
-        if not torch.equal(decode_rows(model, tokens[:m], positions[:m], cache), reference[:m]):
-            break
-        floor = m
+    with one_thread():
+        reference = decode_rows(model, tokens, positions, cache)
+        floor = max_batch
+        for m in range(max_batch - 1, 0, -1):
+            if not torch.equal(decode_rows(model, tokens[:m], positions[:m], cache), reference[:m]):
+                break
+            floor = m
     return floor
 
 
@@ -308,8 +261,9 @@ class Batcher:
         tokens = [r.token for r in self.rows] + [0] * (padded - n)
         positions = [r.position for r in self.rows] + [0] * (padded - n)
         device = self.cache.k[0].device
-        logits = decode_rows(self.model, torch.tensor(tokens, device=device),
-                             torch.tensor(positions, device=device), self.cache)
+        with one_thread():
+            logits = decode_rows(self.model, torch.tensor(tokens, device=device),
+                                 torch.tensor(positions, device=device), self.cache)
         for i in reversed(range(n)):  # 倒着走：离开的行由最后一行填上，而最后一行这一步已经处理过
             self._accept(i, logits[i])
 
