@@ -2,6 +2,7 @@
 
     python benchmarks/rl_dpo_demo.py --start runs/quickstart            # 默认：sub2，SFT 200 步（45% 坏示范），RL 80 步，DPO 60 步
     python benchmarks/rl_dpo_demo.py --start runs/quickstart --skip-sft --sft-out runs/posttrain/sft   # 复用已有的 SFT
+    python benchmarks/rl_dpo_demo.py --skip-sft --dpo-sweep   # 只做 DPO：第 14 章的表，β 与 --sft-weight 的 5 种组合
 
 三次运行都是 `studygpt sft | rl | dpo`（studygpt/posttrain.py），各写进 OUT/sft、OUT/rl、OUT/dpo：
 检查点 last/、metrics.jsonl、curves.png、summary.json。最后一张表列出每一步的留出题正确率、20 个固定聊天问题、
@@ -32,6 +33,8 @@ def main() -> None:
     parser.add_argument("--dpo-steps", type=int, default=60)
     parser.add_argument("--dpo-lr", type=float, default=1e-4)
     parser.add_argument("--skip-sft", action="store_true", help="不做 SFT，直接用 OUT/sft")
+    parser.add_argument("--dpo-sweep", action="store_true",
+                        help="DPO 换 5 种 (β, sft_weight)：纯 DPO、大 β、加 SFT 项、只有 SFT 项的对照（第 14 章的表）")
     parser.add_argument("--threads", type=int, default=1, help="torch 线程数（与别的程序抢 CPU 时 1 最快）")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -40,6 +43,8 @@ def main() -> None:
     sft = out / "sft"
     if not args.skip_sft:
         run_sft(args.start, sft, args.task, steps=args.sft_steps, sloppy=args.sloppy)
+    if args.dpo_sweep:
+        return dpo_sweep(sft / "last", out, args, machine)
     rl = run_rl(sft / "last", out / "rl", RLConfig(task=args.task), steps=args.rl_steps, lr=args.rl_lr)
     dpo = run_dpo(sft / "last", out / "dpo", "builtin", args.task, steps=args.dpo_steps, lr=args.dpo_lr)
     rows = [("RL 之前 (SFT)", f"{rl['before']['heldout']:.1%}", f"{rl['before']['chat']:.0%}", "", ""),
@@ -53,6 +58,28 @@ def main() -> None:
     for row in [header] + rows:
         print(" | ".join(f"{cell:<14}" for cell in row))
     append_results("rl_dpo_demo", machine, [{"task": args.task, "rl": rl, "dpo": dpo}])
+
+
+SWEEP = [(0.1, 0.0), (0.5, 0.0), (0.1, 0.5), (0.1, 1.0), (0.001, 1.0)]  # (β, sft_weight)；最后一行：DPO 项几乎为 0 的对照
+
+
+def dpo_sweep(start: Path, out: Path, args, machine: dict) -> None:
+    """同一个 SFT 起点、同样的步数与偏好对，只改 β 与 sft_weight：似然位移与 SFT 项（第 14 章）。"""
+    rows = []
+    for beta, weight in SWEEP:
+        s = run_dpo(start, out / f"dpo_b{beta:g}_w{weight:g}", "builtin", args.task, beta=beta, steps=args.dpo_steps,
+                    lr=args.dpo_lr, sft_weight=weight)
+        after = s["after"]
+        rows.append({"beta": beta, "sft_weight": weight, "pref_acc": after["prefs"]["pref_acc"],
+                     "chosen_shift": after["prefs"]["chosen_shift"], "rejected_shift": after["prefs"]["rejected_shift"],
+                     "heldout_before": s["before"]["scores"]["heldout"], "heldout": after["scores"]["heldout"],
+                     "wall_s": s["wall_s"], "cpu_s": s["cpu_s"]})
+    print("| β | sft_weight | 留出偏好准确率 | chosen 的 log π 变化 | rejected 的 log π 变化 | 留出题完全正确 | CPU 秒 |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['beta']:g} | {r['sft_weight']:g} | {r['pref_acc']:.1%} | {r['chosen_shift']:+.2f} | "
+              f"{r['rejected_shift']:+.2f} | {r['heldout_before']:.1%} → {r['heldout']:.1%} | {r['cpu_s']:.0f} |")
+    append_results("rl_dpo_demo", machine, [{"task": args.task, "dpo_sweep": rows}])
 
 
 if __name__ == "__main__":
