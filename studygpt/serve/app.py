@@ -49,7 +49,7 @@ class ServeSettings:
     model_id: str = "studygpt"
     max_tokens_cap: int = 256
     api_key: str | None = None
-    temperature: float = 0.7
+    temperature: float = SamplingConfig.temperature  # 与生成的默认温度是同一个数
     max_batch: int = 16
     max_body_bytes: int = 2**20
 
