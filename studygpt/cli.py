@@ -55,6 +55,11 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择（有 GPU 就用）")
 
 
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU 上用几个线程；默认每个核一个（别的程序占着 CPU 时，训练开始前会实测并提示更快的线程数）")
+
+
 def add_sampling_args(p: argparse.ArgumentParser, defaults: GenerationSettings) -> None:
     """采样与回答长度的参数，chat / generate / eval 共用；默认值取自 defaults（eval 的默认与聊天不同）。"""
     s = defaults.sampling
@@ -134,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
     add_tokenizer_arg(p)
     add_device_arg(p)
+    add_threads_arg(p)
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
 
     p = add_command(sub, "chat", help="交互式聊天 (chat)", description="多轮聊天。命令：/reset 清空历史，/help 帮助，"
@@ -157,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="最多训练多少步（用于快速试跑）")
     add_tokenizer_arg(p)
     add_device_arg(p)
+    add_threads_arg(p)
     p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True, help="训练完在终端里开始聊天")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
 

@@ -17,8 +17,8 @@ def generation_settings(args):
 def cmd_train(args, overrides: dict) -> int:
     from studygpt.run import RunSpec, resume_from, split_overrides, train_from_spec
     if args.resume:
-        if overrides or args.data:
-            raise StudyGPTError("--resume 会沿用当时的全部设置；请不要同时给 --data 或其他设置。")
+        if overrides or args.data or args.threads:
+            raise StudyGPTError("--resume 会沿用当时的全部设置（包括线程数）；请不要同时给 --data、--threads 或其他设置。")
         trainer, summary = resume_from(args.resume, progress=args.progress)
     else:
         if not args.data or not args.out:
@@ -26,7 +26,7 @@ def cmd_train(args, overrides: dict) -> int:
                                 "studygpt train --data my.conv --out runs/my --preset tiny")
         model, train, other = split_overrides(overrides)
         spec = RunSpec(data=args.data, out=args.out, preset=args.preset, val=args.val, model=model, train=train,
-                       device=args.device, tokenizer=args.tokenizer, **other)
+                       device=args.device, tokenizer=args.tokenizer, threads=args.threads, **other)
         trainer, summary = train_from_spec(spec, progress=args.progress)
     from studygpt.distributed import cleanup
     cleanup()
@@ -91,7 +91,8 @@ def cmd_tokens(args, overrides: dict) -> int:
 def cmd_quickstart(args, overrides: dict) -> int:
     from studygpt.quickstart import run_quickstart
     run_quickstart(out=args.out, minutes=args.minutes, preset=args.preset, seed=args.seed, max_steps=args.max_steps,
-                   device=args.device, chat=args.chat, progress=args.progress, tokenizer=args.tokenizer)
+                   device=args.device, chat=args.chat, progress=args.progress, tokenizer=args.tokenizer,
+                   threads=args.threads)
     return 0
 
 

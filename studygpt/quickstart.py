@@ -51,9 +51,11 @@ def answer_all(model, tokenizer, questions: list[str], max_length: int = 80) -> 
 
 def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: str = "tiny", seed: int = 0,
                    max_steps: int | None = None, device: str | None = None, chat: bool = True,
-                   progress: bool = True, exam_conversations: int = 100, tokenizer: str | None = None) -> QuickstartResult:
+                   progress: bool = True, exam_conversations: int = 100, tokenizer: str | None = None,
+                   threads: int | None = None) -> QuickstartResult:
     """整个快速上手。exam_conversations：多轮考试考多少段 5 轮对话（测试里用几段就够）；
-    tokenizer：现成的分词器目录（如字节级 BPE，见第 12 章），不给时按语料建字符级词表。"""
+    tokenizer：现成的分词器目录（如字节级 BPE，见第 12 章），不给时按语料建字符级词表；
+    threads：CPU 线程数，不给时实测（别的程序占着 CPU 时自动少用几个，见 run.set_cpu_threads）。"""
     result = QuickstartResult(Path(out))
     clock = time.perf_counter()
     t_start = clock
@@ -83,13 +85,13 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
 
     # ===== 2. 建词表，看一个例子 =====
     stage("2. 建词表 (build the vocabulary)")
-    spec = RunSpec(data=["<builtin>"], out=str(out), preset=preset, device=device, tokenizer=tokenizer,
+    spec = RunSpec(data=["<builtin>"], out=str(out), preset=preset, device=device, tokenizer=tokenizer, threads=threads,
                    # 不早停：3 分钟的课要走完整个学习率调度，第 9 章正是用这条曲线讲过拟合。
                    # 不另存 best/：考试考的技能（加法、多轮）在验证损失见底之后还在进步，
                    # 所以考试、报告和 `studygpt chat` 用的都是训练结束时的同一个模型 (last/)
                    train={"seed": seed, "max_minutes": minutes, "max_steps": max_steps, "eval_batches": 20,
                           "early_stop_patience": 0, "keep_best": False})
-    trainer = build_trainer(spec, train, val, progress=progress, on_step=None)
+    trainer = build_trainer(spec, train, val, progress=progress, on_step=None, auto_threads=True)
     tokenizer, model = trainer.tokenizer, trainer.model
     example = next(d for d in corpus.own if len(d) >= 4)  # 挑一段多轮对话
     ids, labels = render_conversation(example, tokenizer)

@@ -19,7 +19,7 @@ from studygpt.data import read_dialogues
 from studygpt.dataset import PackedBatches, split_validation
 from studygpt.distributed import setup_distributed
 from studygpt.errors import StudyGPTError
-from studygpt.hardware import pick_device
+from studygpt.hardware import fewer_threads_if_faster, pick_device
 from studygpt.model import DialogueModel, ModelConfig
 from studygpt.presets import get_preset
 from studygpt.token_cache import cached_windows
@@ -41,6 +41,7 @@ class RunSpec:
     max_vocab_size: int | None = None
     device: str | None = None
     tokenizer: str | None = None  # 现成的分词器目录（`studygpt tokenizer train` 的输出）；不给时按语料建字符级词表
+    threads: int | None = None    # CPU 上用几个线程；None = PyTorch 的默认（每个核一个）。续训时沿用，数值才一样
 
 
 def split_overrides(overrides: dict) -> tuple[dict, dict, dict]:
@@ -76,9 +77,30 @@ def load_corpus(spec: RunSpec, log: Callable[[str], None]) -> tuple[list, list]:
     return train, val
 
 
+def set_cpu_threads(spec: RunSpec, log: Callable[[str], None], auto: bool = False) -> None:
+    """CPU 上用几个线程：spec.threads 给了就用它；否则实测一下，别的程序占着 CPU、少用线程更快时说出来。
+
+    auto=True（按时间训练的快速上手）时直接改用更快的线程数并记进 spec（续训沿用）；平常的训练只给建议：
+    线程数会改变浮点求和的顺序，同样的设置应当给出同样的数，所以要你自己决定（--threads）。
+    """
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+        log(f"线程 (threads): {spec.threads}（--threads）")
+        return
+    faster = fewer_threads_if_faster()
+    if faster is None:
+        return
+    if auto:
+        spec.threads = faster.threads
+        torch.set_num_threads(faster.threads)
+        log(f"线程 (threads): {faster.reason}；按时间训练，改用 {faster.threads} 个线程")
+    else:
+        log(f"线程 (threads): {faster.reason}；加 --threads {faster.threads} 会更快")
+
+
 def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tokenizer: Tokenizer | None = None,
-                  log: Callable[[str], None] = print, **trainer_kwargs) -> TransformerTrainer:
-    """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。"""
+                  log: Callable[[str], None] = print, auto_threads: bool = False, **trainer_kwargs) -> TransformerTrainer:
+    """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。auto_threads：见 set_cpu_threads。"""
     preset = get_preset(spec.preset)
     model_cfg = {**preset["model"], **spec.model}
     train_cfg = {**preset["train"], **spec.train}
@@ -113,6 +135,8 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
     torch.manual_seed(config.seed)
     model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **model_cfg))
     device = dist_device or pick_device(spec.device)
+    if device.type == "cpu" and not info.enabled:  # torchrun 的多个进程：线程数由 torchrun（OMP_NUM_THREADS）定
+        set_cpu_threads(spec, log, auto_threads)
     if info.enabled:
         log(f"数据并行 (DDP): {info.world_size} 个进程，后端 {'nccl' if device.type == 'cuda' else 'gloo'}，"
             f"全局批大小 {config.batch_size} = 每进程 {config.batch_size // info.world_size} × {info.world_size}")
