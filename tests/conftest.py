@@ -17,6 +17,14 @@ DIALOGUES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """每个测试之后恢复 PyTorch 的线程数：在本进程里跑的快速上手可能因为机器忙改用更少的线程（run.set_cpu_threads）。"""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def shared_file(name: str) -> Path:
     """../shared/data 下的真实语料；不存在时跳过并说明原因。"""
     path = SHARED_DATA / name
