@@ -50,6 +50,7 @@ from studygpt.model import DialogueModel, ModelConfig, lm_loss
 from studygpt.presets import get_preset
 
 HERE = Path(__file__).parent
+XIAOHUANGJI_TOKENS = 11_000_000  # README：小黄鸡约 45 万段 × 约 24 个词元；用来把实测速度换算成"一个 epoch 约几分钟"
 PROMPTS = ["你好", "你叫什么名字？", "今天天气怎么样？", "你喜欢看电影吗？", "晚上吃什么？"]  # 与 docs/training.md §7 相同
 
 
@@ -281,6 +282,10 @@ def print_recipe(r: dict) -> None:
     print(f"| 验证损失最低点 | 第 {r['best_val_step']} 步 = {r['best_val_epochs']} 个 epoch（每 epoch {r['steps_per_epoch']} 步）：{r['best_val_loss']}"
           f"（bpc {r['best_val_bpc']}）；最后一次 {r['last_val_loss']}；共验证 {r['validations']} 次 |")
     print(f"| 留出 bpc（{r['checkpoint']}） | cdial_valid_2k {r.get('bpc_cdial_valid_2k')} · kdconv_dev_450 {r.get('bpc_kdconv_dev_450')} |")
+    if r["tokens_per_s_median"]:
+        minutes = XIAOHUANGJI_TOKENS / r["tokens_per_s_median"] / 60
+        print(f"| 按实测速度推算小黄鸡（约 {XIAOHUANGJI_TOKENS:,} 个词元） | 一个 epoch 约 {minutes:.1f} 分钟，"
+              f"10 个 epoch 约 {10 * minutes:.0f} 分钟（不含验证与编译；推算，不是实测） |")
     print("\n| 提示 | 种子 1 | 种子 2 | 种子 3 |\n|---|---|---|---|")
     for prompt, replies in r["samples"].items():
         print(f"| {prompt} | " + " | ".join(x.replace("|", "｜") or "（空）" for x in replies) + " |")
