@@ -5,7 +5,7 @@
 办法：
     - SlotCache：KV 缓存的每一行 (slot) 是一条提示，各有各的长度；
     - decode_rows：每行喂一个新词元，用自己的位置算 RoPE 的旋转角，掩码让第 i 行只看自己缓存里 0..P_i 的键。
-用它的地方：考试与评估的批量贪心解码 (generate.greedy_batch)，服务器的连续批处理 (serve/batcher.py)。
+用它的地方：考试与评估的批量贪心解码（本文件的 greedy_batch），服务器的连续批处理 (serve/batcher.py)。
 
 形状记号：B 批大小（行数）· C 通道 (d_model) · nh 头数 · hs 每头维度 · L max_len · V 词表大小
 """
@@ -15,9 +15,12 @@ from typing import Sequence
 
 import torch
 
+from studygpt.generate import eval_mode, fit_prompt, prompt_budget
 from studygpt.model import DialogueModel, KVCache
+from studygpt.tokenizer import END, Tokenizer
 
 
+# ===== 1. 每行一条提示的 KV 缓存 =====
 class SlotCache(KVCache):
     """KV 缓存 (rows, nh, L, hs)，每一行 (slot) 是一条提示，各有各的长度。
 
@@ -57,6 +60,7 @@ class SlotCache(KVCache):
             t[:len(rows)] = t[rows]
 
 
+# ===== 2. prefill 与一起解码一步 =====
 @torch.inference_mode()
 def decode_rows(model: DialogueModel, tokens: torch.Tensor, positions: torch.Tensor, cache: SlotCache) -> torch.Tensor:
     """每行一个新词元，一起穿过模型：tokens, positions (B,) → logits (B, V)；k/v 写进 cache 的前 B 行。
@@ -93,3 +97,51 @@ def prefill_rows(model: DialogueModel, prompts: Sequence[Sequence[int]], cache: 
         cache.load_rows(members, same_length)
         logits[members] = model.output(hidden)
     return logits
+
+
+# ===== 3. 考试用：一批问题一起贪心解码 =====
+def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence[str], max_length: int = 100,
+                 batch_size: int = 64, histories: Sequence[Sequence[str]] | None = None) -> list[str]:
+    """一次给很多个问题做贪心解码 (batched greedy decoding)，用于考试式评估（几百道题）。
+
+    histories：每个问题之前的轮次 [用户, 助手, ...]（多轮考试用），放不下时与聊天一样由 fit_prompt 从最早的丢起。
+
+    每 batch_size 个问题一批：提示长短不一也没关系（batch_decode：每行在自己的位置上解码）。每步整批一起前进，
+    遇到 <|end|> 或写满的行离开批，全部离开就停。与逐条生成是同一个计算，只是矩阵更大
+    （浮点求和顺序不同，极少数几乎打平的位置可能选出不同的字）。
+    """
+    end_id = tokenizer.token_id(END)
+    histories = histories if histories is not None else [[]] * len(questions)
+    budget = prompt_budget(model.config.max_len, max_length)
+    prompts = [fit_prompt(tokenizer, h, q, budget) for q, h in zip(questions, histories, strict=True)]
+    replies: list[str] = []
+    with eval_mode(model):
+        for start in range(0, len(prompts), batch_size):
+            for ids in greedy_rows(model, prompts[start:start + batch_size], max_length, end_id):
+                replies.append(tokenizer.decode(ids))
+    return replies
+
+
+@torch.inference_mode()
+def greedy_rows(model: DialogueModel, prompts: Sequence[list[int]], max_length: int, end_id: int) -> list[list[int]]:
+    """一批长短不一的提示一起贪心解码；返回每条回答的词元（不含 <|end|>）。"""
+    device = model.tok_embeddings.weight.device
+    cache = SlotCache(model, len(prompts))
+    token = prefill_rows(model, prompts, cache).argmax(-1)                      # (B,)：每行第一个词元
+    positions = torch.tensor([len(p) for p in prompts], device=device)          # 这个词元要放在第几个位置
+    limits = torch.tensor([min(max_length, model.config.max_len - len(p)) for p in prompts], device=device)
+    rows = torch.arange(len(prompts), device=device)                            # 还在解码的行原本是第几条
+    replies: list[list[int]] = [[] for _ in prompts]
+    while True:
+        for row, t in zip(rows.tolist(), token.tolist()):
+            replies[row].append(t)
+        written = torch.tensor([len(replies[r]) for r in rows.tolist()], device=device)
+        going = (token != end_id) & (written < limits[rows])                   # 没说完、也没写满的行
+        if not going.any():
+            break
+        if not going.all():                                                     # 做完的行离开：缓存里只留下还在写的
+            cache.keep(going.nonzero()[:, 0])
+            rows, token, positions = rows[going], token[going], positions[going]
+        token = decode_rows(model, token, positions, cache).argmax(-1)
+        positions = positions + 1
+    return [ids[:ids.index(end_id)] if end_id in ids else ids for ids in replies]

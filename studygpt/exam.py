@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
+from studygpt.batch_decode import greedy_batch
 from studygpt.corpus import load_chat_prompts
-from studygpt.generate import greedy_batch
 from studygpt.model import DialogueModel
 from studygpt.tokenizer import Tokenizer
 

@@ -17,7 +17,6 @@ from typing import Iterator, Sequence
 
 import torch
 
-from studygpt.batch_decode import SlotCache, decode_rows, prefill_rows
 from studygpt.chat_format import render_conversation, render_prompt
 from studygpt.errors import StudyGPTError
 from studygpt.model import DialogueModel, KVCache
@@ -297,53 +296,6 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
 
 
 @torch.inference_mode()
-def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence[str], max_length: int = 100,
-                 batch_size: int = 64, histories: Sequence[Sequence[str]] | None = None) -> list[str]:
-    """一次给很多个问题做贪心解码 (batched greedy decoding)，用于考试式评估（几百道题）。
-
-    histories：每个问题之前的轮次 [用户, 助手, ...]（多轮考试用），放不下时与聊天一样由 fit_prompt 从最早的丢起。
-
-    每 batch_size 个问题一批：提示长短不一也没关系（batch_decode：每行在自己的位置上解码）。每步整批一起前进，
-    遇到 <|end|> 或写满的行离开批，全部离开就停。与逐条生成是同一个计算，只是矩阵更大
-    （浮点求和顺序不同，极少数几乎打平的位置可能选出不同的字）。
-    """
-    end_id = tokenizer.token_id(END)
-    histories = histories if histories is not None else [[]] * len(questions)
-    budget = prompt_budget(model.config.max_len, max_length)
-    prompts = [fit_prompt(tokenizer, h, q, budget) for q, h in zip(questions, histories, strict=True)]
-    replies: list[str] = []
-    with eval_mode(model):
-        for start in range(0, len(prompts), batch_size):
-            for ids in greedy_rows(model, prompts[start:start + batch_size], max_length, end_id):
-                replies.append(tokenizer.decode(ids))
-    return replies
-
-
-@torch.inference_mode()
-def greedy_rows(model: DialogueModel, prompts: Sequence[list[int]], max_length: int, end_id: int) -> list[list[int]]:
-    """一批长短不一的提示一起贪心解码；返回每条回答的词元（不含 <|end|>）。"""
-    device = model.tok_embeddings.weight.device
-    cache = SlotCache(model, len(prompts))
-    token = prefill_rows(model, prompts, cache).argmax(-1)                      # (B,)：每行第一个词元
-    positions = torch.tensor([len(p) for p in prompts], device=device)          # 这个词元要放在第几个位置
-    limits = torch.tensor([min(max_length, model.config.max_len - len(p)) for p in prompts], device=device)
-    rows = torch.arange(len(prompts), device=device)                            # 还在解码的行原本是第几条
-    replies: list[list[int]] = [[] for _ in prompts]
-    while True:
-        for row, t in zip(rows.tolist(), token.tolist()):
-            replies[row].append(t)
-        written = torch.tensor([len(replies[r]) for r in rows.tolist()], device=device)
-        going = (token != end_id) & (written < limits[rows])                   # 没说完、也没写满的行
-        if not going.any():
-            break
-        if not going.all():                                                     # 做完的行离开：缓存里只留下还在写的
-            cache.keep(going.nonzero()[:, 0])
-            rows, token, positions = rows[going], token[going], positions[going]
-        token = decode_rows(model, token, positions, cache).argmax(-1)
-        positions = positions + 1
-    return [ids[:ids.index(end_id)] if end_id in ids else ids for ids in replies]
-
-
 # ===== 4. 对外接口 =====
 def stream_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str, device=None,
                     settings: GenerationSettings | None = None, history: Sequence[str] | None = None,

@@ -18,10 +18,10 @@ from typing import Callable
 
 import torch
 
+from studygpt.batch_decode import greedy_batch
 from studygpt.checkpoint import load_model, resolve_checkpoint
 from studygpt.dpo import DPOObjective, Pair, PairBatches, builtin_pairs, evaluate_preferences, read_pairs
 from studygpt.exam import chat_questions, take_exam
-from studygpt.generate import greedy_batch
 from studygpt.plotting import plot_metric_panels
 from studygpt.rl import GRPOObjective, RLConfig, RolloutBatches
 from studygpt.tasks import Task, accuracy, get_task, looping_answer, stable_percent

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from studygpt.batch_decode import greedy_batch
 from studygpt.chat_format import render_conversation, show_mask
 from studygpt.corpus import builtin_conv_path, builtin_corpus
 from studygpt.corpus.chains import chain_dialogues
 from studygpt.dataset import split_validation
 from studygpt.exam import (ExamResult, addition_questions, build_conversations, chat_questions,
                            conversation_exam, take_exam)
-from studygpt.generate import greedy_batch
 from studygpt.hardware import describe_machine
 from studygpt.presets import get_preset
 from studygpt.report import evaluate_for_report, md_table, run_sections, write_report

@@ -8,7 +8,8 @@ from torch._dynamo.utils import counters
 
 from studygpt.errors import StudyGPTError
 from studygpt.fast_decode import compile_decoding, vector_matrix
-from studygpt.generate import (SamplingConfig, decode_one_token, generate_tokens, greedy_batch, prefill)
+from studygpt.batch_decode import greedy_batch
+from studygpt.generate import SamplingConfig, decode_one_token, generate_tokens, prefill
 from studygpt.model import KVCache
 from tests.conftest import tiny_model
 

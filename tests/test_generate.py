@@ -90,7 +90,7 @@ def test_greedy_batch_matches_one_by_one(tokenizer):
     model = tiny_model(tokenizer.vocab_size, seed=3)
     questions = ["你好", "你是谁？", "今天天气怎么样？", "世界", "你好！"]
     alone = [generate_response(model, tokenizer, q, max_length=12, temperature=0) for q in questions]
-    from studygpt.generate import greedy_batch
+    from studygpt.batch_decode import greedy_batch
     assert greedy_batch(model, tokenizer, questions, max_length=12, batch_size=2) == alone
 
 
@@ -99,7 +99,7 @@ def test_greedy_batch_with_prompts_of_different_lengths_and_rows_that_end_early(
 
     随机初始化的模型几乎从不写 <|end|>，所以用一个背下了 4 段对话、会停下的极小模型（export_helpers）。"""
     from studygpt.checkpoint import load_model
-    from studygpt.generate import greedy_batch
+    from studygpt.batch_decode import greedy_batch
     from tests.export_helpers import PROMPTS, train_tiny_run
     model, tokenizer, _ = load_model(train_tiny_run(tmp_path / "run"), announce=False)
     histories, questions = [h for h, _ in PROMPTS] * 2, [q for _, q in PROMPTS] * 2
