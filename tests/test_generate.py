@@ -4,6 +4,7 @@ import torch
 from studygpt.errors import StudyGPTError
 from studygpt.generate import (GenerationSettings, SamplingConfig, apply_repetition_penalty, eval_mode, fit_prompt,
                                generate_response, process_logits, prompt_budget, sample, stream_response)
+from studygpt.tokenizer import SPECIAL_TOKENS
 from tests.conftest import tiny_model
 
 LOGITS = torch.tensor([3.0, 2.0, 1.0, 0.0, -1.0])
@@ -88,8 +89,12 @@ def test_generation_stops_at_end_token(tokenizer):
 
 def test_greedy_batch_matches_one_by_one(tokenizer):
     model = tiny_model(tokenizer.vocab_size, seed=3)
+    plain_output = model.output
+    special = torch.tensor([t in SPECIAL_TOKENS for t in tokenizer.id_to_token])
+    model.output = lambda hidden: plain_output(hidden).masked_fill(special, float("-inf"))  # 随机模型总选特殊词元，回答是空的
     questions = ["你好", "你是谁？", "今天天气怎么样？", "世界", "你好！"]
     alone = [generate_response(model, tokenizer, q, max_length=12, temperature=0) for q in questions]
+    assert all(len(a) == 12 for a in alone)  # 比的是真写出来的字
     from studygpt.batch_decode import greedy_batch
     assert greedy_batch(model, tokenizer, questions, max_length=12, batch_size=2) == alone
 
