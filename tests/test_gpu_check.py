@@ -62,7 +62,17 @@ def test_smoke_run_walks_every_part_on_the_cpu_and_writes_no_results(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--recipe"], capture_output=True, text=True,
                           timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "出错 (failed)" not in done.stdout and "失败" not in done.stdout, done.stdout[-3000:]
     assert "文档掩码 (document mask)" in done.stdout and "相同 (same)" in done.stdout
     assert done.stdout.count("同种子词元相同：[True, True]") == 2
     assert "| 验证损失最低点 |" in done.stdout and "| 留出 bpc" in done.stdout
     assert {p.name: p.read_bytes() for p in results.glob("*.jsonl")} == before
+
+
+def test_a_failing_part_is_recorded_and_a_stuck_command_is_stopped(monkeypatch, capsys):
+    """一部分出错只记下错误（后面的部分照跑）；训练命令超时被停掉，返回 124。"""
+    monkeypatch.setenv("BENCH_DRY_RUN", "1")
+    gpu_check = load_gpu_check()
+    gpu_check.part(gpu_check.Check(smoke=True), {}, "decode", lambda: 1 / 0)
+    assert "decode 出错 (failed): ZeroDivisionError" in capsys.readouterr().out
+    assert gpu_check.studygpt_command(["train", "--help"], timeout=0.01) == 124
