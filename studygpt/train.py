@@ -209,6 +209,10 @@ class TransformerTrainer:
                 if not micro:
                     break  # epoch 结束：不足一个窗口的尾巴已在上一步单独更新，不会漏进下个 epoch
                 stats = self.train_step(micro)
+                if self.step + 1 == first_step:
+                    # 本进程的第一步含一次性的开销（CUDA 上 torch.compile 编译要一两分钟）：不算进训练时间。
+                    # 否则 --max_minutes 的学习率调度一开始就跳过预热，预算短时甚至第一步就"用完"了
+                    start += time.perf_counter() - t0
                 self.step += 1
                 self.batch_in_epoch += len(micro)
                 self.tokens_seen += stats["tokens"]

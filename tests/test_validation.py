@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -99,6 +100,23 @@ def test_time_budget_also_gets_eval_points(tokenizer, tmp_path):
     t.val_mark = 0
     due = [t._validation_due(p / 1000) for p in range(1001)]   # 按时间算出的进度，从 0 走到 1
     assert sum(due) == t.config.eval_points
+
+
+def test_a_slow_first_step_does_not_use_up_the_time_budget(tokenizer, tmp_path, monkeypatch):
+    """第一步含编译（CUDA 上 torch.compile 要一两分钟）：这段时间不算进 --max_minutes，学习率照常从预热开始。"""
+    t = make_trainer(tokenizer, tmp_path, max_minutes=0.02, warmup_ratio=0.5)  # 预算 1.2 秒
+    step = t.train_step
+
+    def first_step_compiles(micro):
+        if t.step == 0:
+            time.sleep(2.0)  # 比整个预算还长
+        return step(micro)
+
+    monkeypatch.setattr(t, "train_step", first_step_compiles)
+    t.train()
+    assert t.step > 3  # 没把编译算进去：不是第一步之后就"时间到"
+    lrs = [h["lr"] for h in t.history if "lr" in h]
+    assert lrs[1] > lrs[0]  # 第二步还在预热，学习率在往上走
 
 
 def test_forecast_matches_what_the_run_does(tokenizer, tmp_path):
