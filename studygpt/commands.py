@@ -54,8 +54,20 @@ def cmd_chat(args, overrides: dict) -> int:
     from studygpt.chat import chat_loop
     settings = generation_settings(args)
     model, tokenizer = load_run(args, settings)
+    if model.tok_embeddings.weight.device.type == "cpu":
+        fewer_threads_for_chat()
     chat_loop(model, tokenizer, settings)
     return 0
+
+
+def fewer_threads_for_chat() -> None:
+    """聊天是交互的：别的程序占着 CPU、少用线程更快时直接改用（逐词解码时多线程被拖慢得最厉害），并在 stderr 说一句。"""
+    import torch
+    from studygpt.hardware import fewer_threads_if_faster
+    faster = fewer_threads_if_faster()
+    if faster is not None:
+        torch.set_num_threads(faster.threads)
+        print(f"线程 (threads): {faster.reason}；聊天改用 {faster.threads} 个线程", file=sys.stderr)
 
 
 def cmd_generate(args, overrides: dict) -> int:
