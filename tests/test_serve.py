@@ -243,11 +243,12 @@ def test_page_and_static_files_have_no_external_assets(server):
 @pytest.fixture(scope="module")
 def open_server(checkpoint):
     """浏览器测试用的服务器（不设 API key）；设置了 STUDYGPT_SCREENSHOT_RUN 时用那个训练好的模型。
-    每个词元前停 10 毫秒：回答一定分好几次到达浏览器，测试才能看到"一段一段出现"。"""
+    每个词元停 10 毫秒：回答一定分好几次到达浏览器，测试才能看到"一段一段出现"。停在最后的归一化层上——
+    prefill（model.forward）和连续批处理的每一步解码（batch_decode.decode_rows，不经过 model.forward）都要经过它。"""
     run = Path(os.environ.get("STUDYGPT_SCREENSHOT_RUN") or checkpoint)
     model, tokenizer, _ = load_model(run)
-    forward = model.forward
-    model.forward = lambda *args, **kw: (time.sleep(0.01), forward(*args, **kw))[1]
+    norm = model.norm.forward
+    model.norm.forward = lambda x: (time.sleep(0.01), norm(x))[1]
     with serve_in_background(create_app(model, tokenizer, ServeSettings(model_id=run.name))) as url:
         yield url
 
