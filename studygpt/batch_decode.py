@@ -132,11 +132,12 @@ def greedy_rows(model: DialogueModel, prompts: Sequence[list[int]], max_length: 
     limits = torch.tensor([min(max_length, model.config.max_len - len(p)) for p in prompts], device=device)
     rows = torch.arange(len(prompts), device=device)                            # 还在解码的行原本是第几条
     replies: list[list[int]] = [[] for _ in prompts]
+    written = 0                                                                 # 还在写的行每行都已写了这么多个词元
     while True:
         for row, t in zip(rows.tolist(), token.tolist()):
             replies[row].append(t)
-        written = torch.tensor([len(replies[r]) for r in rows.tolist()], device=device)
-        going = (token != end_id) & (written < limits[rows])                   # 没说完、也没写满的行
+        written += 1
+        going = (token != end_id) & (limits[rows] > written)                   # 没说完、也没写满的行
         if not going.any():
             break
         if not going.all():                                                     # 做完的行离开：缓存里只留下还在写的
