@@ -62,11 +62,8 @@ def cmd_chat(args, overrides: dict) -> int:
 
 def fewer_threads_for_chat() -> None:
     """聊天是交互的：别的程序占着 CPU、少用线程更快时直接改用（逐词解码时多线程被拖慢得最厉害），并在 stderr 说一句。"""
-    import torch
-    from studygpt.hardware import fewer_threads_if_faster
-    faster = fewer_threads_if_faster()
-    if faster is not None:
-        torch.set_num_threads(faster.threads)
+    from studygpt.hardware import use_fewer_threads_if_faster
+    if (faster := use_fewer_threads_if_faster()) is not None:
         print(f"线程 (threads): {faster.reason}；聊天改用 {faster.threads} 个线程", file=sys.stderr)
 
 

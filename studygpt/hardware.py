@@ -105,6 +105,14 @@ def fewer_threads_if_faster(margin: float = 1.3) -> FewerThreads | None:
                               f"{n} 个线程只有 {speeds[n]:.0f} 次")
 
 
+def use_fewer_threads_if_faster() -> FewerThreads | None:
+    """fewer_threads_if_faster 量出更快的线程数时就改用它（torch.set_num_threads），返回那个结果；否则不动、返回 None。"""
+    faster = fewer_threads_if_faster()
+    if faster is not None:
+        torch.set_num_threads(faster.threads)
+    return faster
+
+
 @dataclass
 class Precision:
     """训练用的精度：autocast 的数据类型（None = 纯 fp32），是否需要梯度缩放，以及选择的理由。"""

@@ -19,7 +19,7 @@ from studygpt.data import read_dialogues
 from studygpt.dataset import PackedBatches, split_validation
 from studygpt.distributed import setup_distributed
 from studygpt.errors import StudyGPTError
-from studygpt.hardware import fewer_threads_if_faster, pick_device
+from studygpt.hardware import fewer_threads_if_faster, pick_device, use_fewer_threads_if_faster
 from studygpt.model import DialogueModel, ModelConfig
 from studygpt.presets import get_preset
 from studygpt.token_cache import cached_windows
@@ -87,14 +87,11 @@ def set_cpu_threads(spec: RunSpec, log: Callable[[str], None], auto: bool = Fals
         torch.set_num_threads(spec.threads)
         log(f"线程 (threads): {spec.threads}（--threads）")
         return
-    faster = fewer_threads_if_faster()
-    if faster is None:
-        return
     if auto:
-        spec.threads = faster.threads
-        torch.set_num_threads(faster.threads)
-        log(f"线程 (threads): {faster.reason}；按时间训练，改用 {faster.threads} 个线程")
-    else:
+        if (faster := use_fewer_threads_if_faster()) is not None:
+            spec.threads = faster.threads
+            log(f"线程 (threads): {faster.reason}；按时间训练，改用 {faster.threads} 个线程")
+    elif (faster := fewer_threads_if_faster()) is not None:
         log(f"线程 (threads): {faster.reason}；加 --threads {faster.threads} 会更快")
 
 
