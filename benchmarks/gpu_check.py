@@ -96,21 +96,21 @@ def copy_to_out(path: Path, name: str) -> None:
         shutil.copy(path, Path(out) / name)
 
 
-def save(check: Check, machine: dict, records: list[dict]) -> None:
+def save(check: Check, records: list[dict]) -> None:
     """追加到 benchmarks/results/gpu_check.jsonl，并把结果文件复制到 $OUT（有的话）。--smoke 不追加（BENCH_DRY_RUN）。"""
-    append_results("gpu_check", machine, records)
+    append_results("gpu_check", check.machine, records)
     for name in ("gpu_check.jsonl", "train_throughput.jsonl"):
         copy_to_out(HERE / "results" / name, name)
 
 
-def part(check: Check, machine: dict, name: str, run) -> None:
+def part(check: Check, name: str, run) -> None:
     """跑一部分并保存；出错时记下错误、接着跑下一部分（GPU 的时间很宝贵，一处出错不该让后面的都白等）。"""
     try:
         records = run()
     except Exception as exc:  # noqa: BLE001  任何错误都只让这一部分失败
         print(f"{name} 出错 (failed): {type(exc).__name__}: {exc}", flush=True)
         records = [{"part": name, "error": f"{type(exc).__name__}: {exc}"[:500]}]
-    save(check, machine, records if isinstance(records, list) else [records])
+    save(check, records if isinstance(records, list) else [records])
 
 
 # ===== 1. 文档掩码：FlexAttention = 稠密掩码 =====
@@ -290,7 +290,7 @@ def run_recipe(check: Check, data_dir: Path, minutes: float) -> dict:
         print(f"训练命令失败（退出码 {code}），没有汇总 (training command failed, no summary)", flush=True)
         return record
     record.update(summarize_metrics(out / "metrics.jsonl"))
-    save(check, check.machine, [{**record, "part": "recipe_training"}])  # 先存一份：后面评估时超时也不丢
+    save(check, [{**record, "part": "recipe_training"}])  # 先存一份：后面评估时超时也不丢
     for name, path in (("cdial_valid_2k", val), ("kdconv_dev_450", other)):
         result = out / f"eval_{name}.json"
         if studygpt_command(["eval", str(out), "--data", path, "--out", str(result), "--seeds", "0"]) == 0:
@@ -334,19 +334,18 @@ def main() -> None:
               "（--smoke 在 CPU 上检查脚本本身）")
         sys.exit(2)
     check.machine = print_machine("GPU 检查 (GPU check)" + ("：--smoke，CPU 上的冒烟测试，数字无意义" if args.smoke else ""))
-    machine = check.machine
     if not args.only_recipe:
-        part(check, machine, "document_mask", lambda: check_document_mask(check))
-        part(check, machine, "decode", lambda: check_decoding(check))
+        part(check, "document_mask", lambda: check_document_mask(check))
+        part(check, "decode", lambda: check_decoding(check))
         if not args.skip_train:  # 每次运行完马上存：稠密掩码那次最可能超时，不该连累 Flex 那次的结果
-            part(check, machine, "train_throughput", lambda: {
+            part(check, "train_throughput", lambda: {
                 "part": "train_throughput", "mask": "flex", "exit_code": run_train_throughput(check, args.data, [])})
             if not args.skip_dense:
-                part(check, machine, "train_throughput", lambda: {
+                part(check, "train_throughput", lambda: {
                     "part": "train_throughput", "mask": "dense",
                     "exit_code": run_train_throughput(check, args.data, ["--dense-mask", "--no-reference"])})
     if args.recipe or args.only_recipe:
-        part(check, machine, "recipe", lambda: run_recipe(check, Path(args.data_dir), args.recipe_minutes))
+        part(check, "recipe", lambda: run_recipe(check, Path(args.data_dir), args.recipe_minutes))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,6 @@ def test_a_failing_part_is_recorded_and_a_stuck_command_is_stopped(monkeypatch, 
     """一部分出错只记下错误（后面的部分照跑）；训练命令超时被停掉，返回 124。"""
     monkeypatch.setenv("BENCH_DRY_RUN", "1")
     gpu_check = load_gpu_check()
-    gpu_check.part(gpu_check.Check(smoke=True), {}, "decode", lambda: 1 / 0)
+    gpu_check.part(gpu_check.Check(smoke=True), "decode", lambda: 1 / 0)
     assert "decode 出错 (failed): ZeroDivisionError" in capsys.readouterr().out
     assert gpu_check.studygpt_command(["train", "--help"], timeout=0.01) == 124
