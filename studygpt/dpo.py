@@ -117,6 +117,16 @@ def chosen_nll(policy_chosen: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return -(policy_chosen / tokens).mean()
 
 
+def batch_dpo(model: torch.nn.Module, batch: dict, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """一批偏好对（前 N 行 chosen、后 N 行 rejected，带参考模型的 ref_logps）→
+    (策略的序列对数概率 (2N,), 平均 DPO 损失, margin (N,))。训练的目标函数与留出评估都用它。"""
+    logps = sequence_logprobs(model, batch["input_ids"], batch["labels"])  # (2N,)
+    n = logps.shape[0] // 2
+    ref = batch["ref_logps"]
+    loss, margin = dpo_loss(logps[:n], logps[n:], ref[:n], ref[n:], beta)
+    return logps, loss, margin
+
+
 class DPOObjective:
     """训练循环的目标函数 (model, batch) → (平均损失, 偏好对数)。
 
@@ -140,10 +150,8 @@ class DPOObjective:
         return batch["input_ids"].shape[0] // 2
 
     def __call__(self, model, batch: dict) -> tuple[torch.Tensor, int]:
-        logps = sequence_logprobs(model, batch["input_ids"], batch["labels"])  # (2N,)
-        n = logps.shape[0] // 2
-        ref = batch["ref_logps"]
-        loss, margin = dpo_loss(logps[:n], logps[n:], ref[:n], ref[n:], self.beta)
+        logps, loss, margin = batch_dpo(model, batch, self.beta)
+        n = margin.shape[0]
         self.last = {"loss": float(loss.detach()), "margin": float(margin.detach().mean()), "pref_acc": preference_accuracy(margin)}
         if self.sft_weight:
             nll = chosen_nll(logps[:n], batch["labels"][:n])
@@ -222,11 +230,9 @@ def evaluate_preferences(model: torch.nn.Module, reference: torch.nn.Module, pai
     margins, shifts = [], []
     for start in range(0, len(pairs), batch_size):
         batch = pair_batch(pairs[start:start + batch_size], tokenizer, reference)
-        logps = sequence_logprobs(model, batch["input_ids"].to(batch["ref_logps"].device), batch["labels"])
-        n = logps.shape[0] // 2
-        ref = batch["ref_logps"]
-        margins.append(dpo_loss(logps[:n], logps[n:], ref[:n], ref[n:], beta)[1])
-        shifts.append((logps - ref).view(2, n))                   # 第 0 行 chosen，第 1 行 rejected
+        logps, _, margin = batch_dpo(model, batch, beta)
+        margins.append(margin)
+        shifts.append((logps - batch["ref_logps"]).view(2, -1))  # 第 0 行 chosen，第 1 行 rejected
     model.train(was_training)
     margin, shift = torch.cat(margins), torch.cat(shifts, dim=1).mean(dim=1)
     return {"loss": float(-F.logsigmoid(margin).mean()), "margin": float(margin.mean()),
