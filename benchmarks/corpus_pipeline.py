@@ -4,9 +4,9 @@
 
 1. 在临时文件夹里生成一个合成的 .conv（字符按齐夫分布 (Zipf) 抽自 5000 个汉字，每段 2 或 4 句），结束后删除；
 2. 第一次运行（没有缓存）：读语料 → 留出验证集 → 建词表 → 渲染窗口（并写词元缓存）→ 打包出第一个批次；
-3. 第二次运行（命中缓存）：同样的步骤，但窗口直接从内存映射的词元缓存读（见 studygpt/token_cache.py）；
+3. 第二次运行（命中缓存）：同样的步骤，但窗口直接从内存映射的词元缓存读（见 studygpt/batches/windows.py）；
    然后真的训练 --train-steps 步（TransformerTrainer，含训练前的预测与验证），看整条路的峰值内存有没有界。
-每次运行都在单独的子进程里，所以峰值内存 (peak RSS) 是那一次运行自己的。步骤与 run.py 的 build_trainer 相同。
+每次运行都在单独的子进程里，所以峰值内存 (peak RSS) 是那一次运行自己的。步骤与 recipes/train.py 的 build_trainer 相同。
 目标：第一次 < 60 秒、峰值内存 < 2 GB；第二次几秒内开始训练。结果追加到 benchmarks/results/corpus_pipeline.jsonl。
 """
 from __future__ import annotations
@@ -55,11 +55,12 @@ def write_synthetic_conv(path: Path, n: int, seed: int = 0) -> None:
 
 # ===== 2. 一次运行（在子进程里）=====
 def run_pipeline(corpus: str, cache: str, seq_len: int, train_steps: int = 0, preset: str = "tiny") -> dict:
-    """与 run.py 的 build_trainer 相同的数据步骤，逐步计时；返回各步秒数、数量与峰值内存。"""
-    from studygpt.data import read_dialogues
-    from studygpt.dataset import PackedBatches, split_validation
-    from studygpt.token_cache import cached_windows
-    from studygpt.tokenizer import PAD, Tokenizer
+    """与 recipes/train.py 的 build_trainer 相同的数据步骤，逐步计时；返回各步秒数、数量与峰值内存。"""
+    from studygpt.batches.packing import PackedBatches
+    from studygpt.batches.windows import cached_windows
+    from studygpt.corpus.read import read_dialogues, split_validation
+    from studygpt.tokenizer.char import Tokenizer
+    from studygpt.tokenizer.specials import PAD
 
     times, messages = {}, []
     t0 = last = time.perf_counter()
@@ -94,11 +95,11 @@ def run_pipeline(corpus: str, cache: str, seq_len: int, train_steps: int = 0, pr
 
 def train_some_steps(batches, val_windows, tokenizer, seq_len: int, steps: int, preset_name: str) -> dict:
     """在这份 45 万段对话的批次上真的训练几步（和 `studygpt train` 同一个 TransformerTrainer）。"""
-    from studygpt.dataset import PackedBatches
-    from studygpt.model import DialogueModel, ModelConfig
-    from studygpt.presets import get_preset
-    from studygpt.tokenizer import PAD
-    from studygpt.train import TransformerTrainer
+    from studygpt.batches.packing import PackedBatches
+    from studygpt.model.transformer import DialogueModel, ModelConfig
+    from studygpt.recipes.presets import get_preset
+    from studygpt.tokenizer.specials import PAD
+    from studygpt.training.trainer import TransformerTrainer
     preset = get_preset(preset_name)
     model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **{**preset["model"], "max_len": seq_len}))
     val = PackedBatches(val_windows, 16, seq_len, tokenizer.token_id(PAD), shuffle=False, drop_last=False)

@@ -20,12 +20,13 @@ import torch
 
 # 先导入 _common：它把本检出放到 sys.path 最前面，下面的 studygpt 才是这里的代码
 from _common import append_results, print_machine, print_table
-from studygpt.chat_format import render_conversation, render_prompt
-from studygpt.checkpoint import load_model
-from studygpt.corpus import load_chat_prompts
-from studygpt.export import export_run
-from studygpt.generate import generate_response
-from studygpt.tokenizer import END
+
+from studygpt.corpus.builtin import load_chat_prompts
+from studygpt.export.convert import export_run
+from studygpt.generation.generate import generate_response
+from studygpt.model.checkpoint import load_model
+from studygpt.tokenizer.chat_format import render_conversation, render_prompt
+from studygpt.tokenizer.specials import END
 
 MAX_NEW = 100
 

@@ -1,5 +1,5 @@
 """生成速度基准 (generation speed)：50 个词元的提示后写 100 个词元的回答，批大小 1，有/没有 KV 缓存，
-普通路径 (eager) 与编译的逐词解码 (compiled, studygpt/fast_decode.py)。
+普通路径 (eager) 与编译的逐词解码 (compiled, studygpt/generation/fast_decode.py)。
 
     python benchmarks/generate_speed.py                 # tiny 与 study 预设，fp32（bf16 只在 CPU 真有 bf16 指令时）
     python benchmarks/generate_speed.py --repeats 1     # 调试用的快速版
@@ -24,14 +24,31 @@ import time
 import torch
 
 # 先导入 _common：它把本检出放到 sys.path 最前面，下面的 studygpt 才是这里的代码
-from _common import (append_results, fast_bf16, matmul_peak, memory_bandwidth, peak_rss_mb, print_machine,
-                     print_table, reset_peak_rss)
-from studygpt.fast_decode import compile_decoding
-from studygpt.generate import SamplingConfig, decode_one_token, generate_tokens, prefill, process_logits, sample
-from studygpt.inference import column_major_weights
-from studygpt.model import DialogueModel, KVCache, ModelConfig
-from studygpt.presets import get_preset
-from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer
+from _common import (
+    append_results,
+    fast_bf16,
+    matmul_peak,
+    memory_bandwidth,
+    peak_rss_mb,
+    print_machine,
+    print_table,
+    reset_peak_rss,
+)
+
+from studygpt.generation.fast_decode import compile_decoding
+from studygpt.generation.generate import (
+    SamplingConfig,
+    decode_one_token,
+    generate_tokens,
+    prefill,
+    process_logits,
+    sample,
+)
+from studygpt.generation.inference import column_major_weights
+from studygpt.model.transformer import DialogueModel, KVCache, ModelConfig
+from studygpt.recipes.presets import get_preset
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import END, SPECIAL_TOKENS
 
 PROMPT, REPLY = 50, 100
 PATHS = {"eager": "普通 (eager)", "compiled": "编译 (compiled)", "read-only": "只读权重 (read-only)"}

@@ -10,9 +10,9 @@
 3. 训练吞吐 (training)：benchmarks/train_throughput.py --device cuda --batch-size 256（bf16 + compile，
    真实训练器：打包 + 文档掩码走 FlexAttention），同一进程里计时 nanoGPT 写法的参照，打印倍数与 MFU；
    再用稠密掩码跑一次训练器作对照（--skip-dense 跳过）；
-4. --recipe / --only-recipe：README 的 GPU 训练命令（study 预设，--batch_size 128 --epochs 10）在共享的真实语料上
+4. --recipe / --only-recipe：README 的 GPU 训练命令（study 预设，--batch-size 128 --epochs 10）在共享的真实语料上
    （lccc_20k、cdial_train_10k、subtitles/*，在 cdial_valid_2k 上验证），最多 --recipe-minutes 分钟（到时从外面停掉，
-   不用 --max_minutes：那会让学习率按时间走，就不是 README 的命令了）；然后在 cdial_valid_2k 与 kdconv_dev_450 上评估留出 bpc，
+   不用 --max-minutes：那会让学习率按时间走，就不是 README 的命令了）；然后在 cdial_valid_2k 与 kdconv_dev_450 上评估留出 bpc，
    温度 0.7 生成几句回答，从 metrics.jsonl 读出 tokens/s、每个 epoch 的时间、验证损失在第几个 epoch 见底，
    打印一张能直接贴进 docs/training.md 的表，外加按实测速度推算的小黄鸡时间（标明是推算）。
 
@@ -43,15 +43,15 @@ import time
 from pathlib import Path
 
 import torch
-
 from _common import REPO, SHARED_DATA, append_results, print_machine
 from generate_speed import never_ending, vocab_10k
-from studygpt import model as model_module
-from studygpt.checkpoint import load_model
-from studygpt.fast_decode import compile_decoding
-from studygpt.generate import SamplingConfig, generate_response, generate_tokens
-from studygpt.model import DialogueModel, ModelConfig, lm_loss
-from studygpt.presets import get_preset
+
+from studygpt.model import transformer as model_module
+from studygpt.generation.fast_decode import compile_decoding
+from studygpt.generation.generate import SamplingConfig, generate_response, generate_tokens
+from studygpt.model.checkpoint import load_model
+from studygpt.model.transformer import DialogueModel, ModelConfig, lm_loss
+from studygpt.recipes.presets import get_preset
 
 HERE = Path(__file__).parent
 XIAOHUANGJI_TOKENS = 11_000_000  # README：小黄鸡约 45 万段 × 约 24 个词元；用来把实测速度换算成"一个 epoch 约几分钟"
@@ -275,9 +275,9 @@ def run_recipe(check: Check, data_dir: Path, minutes: float) -> dict:
     train, val, other = recipe_corpora(data_dir)
     out = Path("runs/gpu_check_recipe")
     shutil.rmtree(out, ignore_errors=True)
-    size = ["--preset", "tiny", "--batch_size", "8", "--epochs", "3"] if check.smoke else \
-        ["--preset", "study", "--batch_size", "128", "--epochs", "10"]
-    # 不加 --max_minutes：有时间预算时学习率调度按"时间进度"走（见 optim.py），GPU 上第一步的编译会把它推到一半，
+    size = ["--preset", "tiny", "--batch-size", "8", "--epochs", "3"] if check.smoke else \
+        ["--preset", "study", "--batch-size", "128", "--epochs", "10"]
+    # 不加 --max-minutes：有时间预算时学习率调度按"时间进度"走（见 training/optim.py），GPU 上第一步的编译会把它推到一半，
     # 那就不是 README 的那条命令了。时间上限改由外面掐：超时停掉，已经写下的 metrics.jsonl 与 best/ 照样能用。
     args = ["train", "--data", *train, "--val", val, "--out", str(out), *size]
     start = time.perf_counter()

@@ -44,13 +44,14 @@ PHASES = ("step", "validation", "saving")
 def worker(out: Path, steps: int, widen: bool) -> None:
     import torch  # noqa: F401  子进程里才需要
 
-    import studygpt.train_state as train_state
-    from studygpt.corpus import builtin_conv_path
-    from studygpt.data import read_dialogues
-    from studygpt.dataset import PackedBatches, build_windows
-    from studygpt.model import DialogueModel, ModelConfig
-    from studygpt.tokenizer import Tokenizer
-    from studygpt.train import TransformerTrainer
+    import studygpt.training.state as train_state
+    from studygpt.batches.packing import PackedBatches
+    from studygpt.batches.windows import build_windows
+    from studygpt.corpus.builtin import builtin_conv_path
+    from studygpt.corpus.read import read_dialogues
+    from studygpt.model.transformer import DialogueModel, ModelConfig
+    from studygpt.tokenizer.char import Tokenizer
+    from studygpt.training.trainer import TransformerTrainer
 
     def mark(text: str) -> None:
         print(text, flush=True)
@@ -130,7 +131,7 @@ class Watcher:
 
 def check_all_checkpoints_load(out: Path) -> tuple[int, list[str]]:
     """目录里的每个检查点都加载一遍；last（或 last.old）还要读出续训状态。出: (加载了几个, 失败说明)。"""
-    from studygpt.checkpoint import load_model, load_trainer_state
+    from studygpt.model.checkpoint import load_model, load_trainer_state
     loaded, failures = 0, []
     for name in ("last", "last.old", "best", "best.old"):
         ck = out / name

@@ -35,7 +35,8 @@ def parse_args() -> argparse.Namespace:
 def run_preset(preset: str, corpus: str, steps: int, device: str) -> dict:
     """在本进程里走一遍 `studygpt train`，返回预测与实测的内存（MB）。"""
     import torch
-    from studygpt.run import RunSpec, build_trainer, load_corpus
+
+    from studygpt.recipes.train import RunSpec, build_trainer, load_corpus
     with tempfile.TemporaryDirectory(prefix="studygpt-mem-") as out:
         spec = RunSpec(data=[corpus], out=out, preset=preset, device=device,
                        train={"max_steps": steps, "eval_batches": 4, "seed": 0})

@@ -4,7 +4,7 @@
     python benchmarks/rl_dpo_demo.py --start runs/quickstart --skip-sft --sft-out runs/posttrain/sft   # 复用已有的 SFT
     python benchmarks/rl_dpo_demo.py --skip-sft --dpo-sweep   # 只做 DPO：第 14 章的表，β 与 --sft-weight 的 5 种组合
 
-三次运行都是 `studygpt sft | rl | dpo`（studygpt/posttrain.py），各写进 OUT/sft、OUT/rl、OUT/dpo：
+三次运行都是 `studygpt sft | rl | dpo`（studygpt/recipes/posttrain.py），各写进 OUT/sft、OUT/rl、OUT/dpo：
 检查点 last/、metrics.jsonl、curves.png、summary.json。最后一张表列出每一步的留出题正确率、20 个固定聊天问题、
 留出偏好准确率，以及墙钟时间 (wall) 与本进程的 CPU 时间——机器被别的程序占着时墙钟会长得多，CPU 时间更可比。
 结果追加到 benchmarks/results/rl_dpo_demo.jsonl。这是脚本，不是测试。
@@ -15,10 +15,10 @@ import argparse
 from pathlib import Path
 
 import torch
-
 from _common import append_results, print_machine
-from studygpt.posttrain import run_dpo, run_rl, run_sft
-from studygpt.rl import RLConfig
+
+from studygpt.posttrain.rl import RLConfig
+from studygpt.recipes.posttrain import run_dpo, run_rl, run_sft
 
 
 def main() -> None:

@@ -18,13 +18,25 @@ import statistics
 import torch
 
 # 先导入 _common：它把本检出放到 sys.path 最前面，下面的 studygpt 才是这里的代码
-from _common import (RESULTS, SHARED_DATA, append_results, matmul_peak, peak_rss_mb, print_machine, print_table,
-                     reset_peak_rss, rss_mb)
-from studygpt.data import read_dialogues
-from studygpt.dataset import PackedBatches, build_windows
-from studygpt.presets import get_preset
-from studygpt.tokenizer import PAD, Tokenizer
+from _common import (
+    RESULTS,
+    SHARED_DATA,
+    append_results,
+    matmul_peak,
+    peak_rss_mb,
+    print_machine,
+    print_table,
+    reset_peak_rss,
+    rss_mb,
+)
 from train_throughput import make_trainer, model_flops_per_token, run_steps
+
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import build_windows
+from studygpt.corpus.read import read_dialogues
+from studygpt.recipes.presets import get_preset
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import PAD
 
 
 def parse_args() -> argparse.Namespace:

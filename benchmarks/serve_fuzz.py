@@ -29,9 +29,9 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
 from benchmarks._common import print_machine  # noqa: E402
-from studygpt.model import DialogueModel, ModelConfig  # noqa: E402
-from studygpt.serve import ServeSettings, create_app, serve_in_background  # noqa: E402
-from studygpt.tokenizer import Tokenizer  # noqa: E402
+from studygpt.model.transformer import DialogueModel, ModelConfig  # noqa: E402
+from studygpt.serve.app import ServeSettings, create_app, serve_in_background  # noqa: E402
+from studygpt.tokenizer.char import Tokenizer  # noqa: E402
 
 API_KEY = "fuzz-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

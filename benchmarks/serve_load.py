@@ -30,12 +30,12 @@ import httpx
 import numpy as np
 import torch
 
-from studygpt.checkpoint import read_meta, resolve_checkpoint, save_checkpoint
-from studygpt.corpus import builtin_corpus
+from studygpt.corpus.builtin import builtin_corpus
 from studygpt.hardware import describe_machine
-from studygpt.model import DialogueModel, ModelConfig
-from studygpt.presets import get_preset
-from studygpt.tokenizer import Tokenizer
+from studygpt.model.checkpoint import read_meta, resolve_checkpoint, save_checkpoint
+from studygpt.model.transformer import DialogueModel, ModelConfig
+from studygpt.recipes.presets import get_preset
+from studygpt.tokenizer.char import Tokenizer
 
 RESULTS = Path(__file__).parent / "results" / "serve_load.jsonl"
 PROMPTS = ["你好", "你是谁？", "今天天气怎么样？", "什么是注意力机制？", "23加58等于多少？"]
@@ -134,8 +134,8 @@ def measure(run: Path, args, max_batch: int, log: Path) -> list[dict]:
 def step_cost(run: Path) -> list[dict]:
     """一步批解码 (batch_decode.decode_rows，服务器里用一个线程) 的时间：批 1、2、4、8、16，每行的位置在 60 附近。
     报告 CPU 时间（受别的进程影响小）和墙上时间，取 20 次的中位数。"""
-    from studygpt.inference import load_for_inference
-    from studygpt.batch_decode import SlotCache, decode_rows
+    from studygpt.generation.batch_decode import SlotCache, decode_rows
+    from studygpt.generation.inference import load_for_inference
     from studygpt.serve.batcher import one_thread
     model, _ = load_for_inference(str(run), "cpu")
     cache = SlotCache(model, 16)

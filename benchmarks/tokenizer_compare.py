@@ -21,12 +21,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
-
 from _common import RESULTS, SHARED_DATA, load_average, print_machine, print_table
-from studygpt.data import read_dialogues
-from studygpt.evaluate import evaluate_loss
-from studygpt.run import RunSpec, build_trainer
-from studygpt.tokenizer_lab import token_stats, train_tokenizer
+
+from studygpt.corpus.read import read_dialogues
+from studygpt.recipes.train import RunSpec, build_trainer
+from studygpt.tokenizer.lab import token_stats, train_tokenizer
+from studygpt.training.validation import evaluate_loss
 
 CALIBRATION_STEPS = 8  # 先跑几步测每步的 CPU 秒数（第一步较慢，不计）
 

@@ -29,19 +29,30 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# 先导入 _common：它把本检出放到 sys.path 最前面，下面的 studygpt 才是这里的代码
+from _common import (
+    SHARED_DATA,
+    append_results,
+    fast_bf16,
+    matmul_peak,
+    peak_rss_mb,
+    print_machine,
+    print_table,
+    reset_peak_rss,
+)
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
 
-# 先导入 _common：它把本检出放到 sys.path 最前面，下面的 studygpt 才是这里的代码
-from _common import (SHARED_DATA, append_results, fast_bf16, matmul_peak, peak_rss_mb, print_machine, print_table,
-                     reset_peak_rss)
-from studygpt.data import read_dialogues
-from studygpt.dataset import PackedBatches, build_windows
-from studygpt import model as model_module
-from studygpt.model import DialogueModel, ModelConfig
-from studygpt.presets import get_preset
-from studygpt.tokenizer import PAD, Tokenizer
-from studygpt.train import TransformerTrainer
+from studygpt.model import transformer as model_module
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import build_windows
+from studygpt.corpus.read import read_dialogues
+from studygpt.model.transformer import DialogueModel, ModelConfig
+from studygpt.recipes.presets import get_preset
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import PAD
+from studygpt.training.trainer import TransformerTrainer
 
 DATA_RANGE = "data: build batch"  # 建批次的时间在 profiler 里用这个名字标出来
 

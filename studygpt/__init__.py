@@ -4,14 +4,18 @@
 ConvDataset, Tokenizer, DialogueDataset, DialogueModel, TransformerTrainer, load_checkpoint, generate_response
 （ConvDataset、DialogueDataset、load_checkpoint 在兼容层 compat.py 里）。
 """
-from studygpt.chat_format import render_conversation
-from studygpt.checkpoint import load_model
 from studygpt.compat import ConvDataset, DialogueDataset, load_checkpoint
-from studygpt.data import read_dialogues
-from studygpt.generate import GenerationSettings, generate_response, stream_response
-from studygpt.model import DialogueModel, ModelConfig
-from studygpt.tokenizer import Tokenizer
-from studygpt.train import TransformerTrainer
+from studygpt.corpus.read import read_dialogues
+from studygpt.generation.generate import (
+           GenerationSettings,
+           generate_response,
+           stream_response,
+)
+from studygpt.model.checkpoint import load_model
+from studygpt.model.transformer import DialogueModel, ModelConfig
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import render_conversation
+from studygpt.training.trainer import TransformerTrainer
 
 __version__ = "0.1.0"
 __all__ = ["ConvDataset", "read_dialogues", "Tokenizer", "DialogueDataset", "DialogueModel", "ModelConfig",

@@ -1,4 +1,4 @@
 """`python -m studygpt` 与命令行 `studygpt` 相同 (same as the console script)."""
-from studygpt.cli import main
+from studygpt.cli.parser import main
 
 raise SystemExit(main())

@@ -4,8 +4,8 @@
     DialogueDataset   每个窗口一个样本、填充到 max_length，给 torch 的 DataLoader 用
     load_checkpoint   返回 (model, optimizer, scheduler, epoch, config) 五元组
 
-核心模块不导入这里：新代码用 read_dialogues、PackedBatches（几乎不填充）与 checkpoint.load_model。
-`from studygpt import *` 与 `from studygpt.checkpoint import load_checkpoint` 仍然拿得到这些名字。
+核心模块不导入这里：新代码用 corpus/read.py 的 read_dialogues、batches/packing.py 的 PackedBatches（几乎不填充）
+与 model/checkpoint.py 的 load_model。`from studygpt import *` 拿得到这些名字。
 """
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from studygpt.chat_format import IGNORE_INDEX
-from studygpt.checkpoint import load_model, load_trainer_state, resolve_checkpoint
-from studygpt.data import Dialogue, ReadReport, read_dialogues
-from studygpt.dataset import Window, build_windows
-from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer
-from studygpt.tokenizer import PAD, Tokenizer
+from studygpt.batches.windows import Window, build_windows
+from studygpt.corpus.read import Dialogue, ReadReport, read_dialogues
+from studygpt.model.checkpoint import load_model, load_trainer_state, resolve_checkpoint
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import IGNORE_INDEX
+from studygpt.tokenizer.specials import PAD
+from studygpt.training.optim import TrainConfig, WarmupCosine, build_optimizer
 
 
 # ===== 1. 读语料 =====

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from studygpt.model import DialogueModel, ModelConfig
-from studygpt.tokenizer import Tokenizer
+from studygpt.model.transformer import DialogueModel, ModelConfig
+from studygpt.tokenizer.char import Tokenizer
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

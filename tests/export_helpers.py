@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from studygpt.chat_format import render_conversation
-from studygpt.checkpoint import save_checkpoint
-from studygpt.model import lm_loss
-from studygpt.tokenizer import Tokenizer
+from studygpt.model.checkpoint import save_checkpoint
+from studygpt.model.transformer import lm_loss
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import render_conversation
 from tests.conftest import DIALOGUES, tiny_model
 
 # 导出测试用的提示：单轮、多轮、中英混合与空格、全角标点、词表外的字（"龘"）

@@ -8,15 +8,18 @@ import torch
 
 pytest.importorskip("tokenizers")
 
-from studygpt.bpe_tokenizer import BPETokenizer, readable  # noqa: E402
-from studygpt.chat_format import IGNORE_INDEX, render_conversation  # noqa: E402
-from studygpt.checkpoint import load_model  # noqa: E402
-from studygpt.dataset import PackedBatches, build_windows  # noqa: E402
+from studygpt.batches.packing import PackedBatches  # noqa: E402
+from studygpt.batches.windows import build_windows
 from studygpt.errors import StudyGPTError  # noqa: E402
-from studygpt.evaluate import evaluate_loss  # noqa: E402
-from studygpt.generate import ReplyText, generate_response  # noqa: E402
-from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer, load_tokenizer  # noqa: E402
-from studygpt.train import TransformerTrainer  # noqa: E402
+from studygpt.generation.generate import ReplyText, generate_response  # noqa: E402
+from studygpt.model.checkpoint import load_model  # noqa: E402
+from studygpt.tokenizer.bpe import BPETokenizer, readable  # noqa: E402
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import IGNORE_INDEX, render_conversation  # noqa: E402
+from studygpt.tokenizer.load import load_tokenizer
+from studygpt.tokenizer.specials import END, SPECIAL_TOKENS  # noqa: E402
+from studygpt.training.trainer import TransformerTrainer  # noqa: E402
+from studygpt.training.validation import evaluate_loss  # noqa: E402
 from tests.conftest import DIALOGUES, tiny_model  # noqa: E402
 
 TEXTS = [t for d in DIALOGUES for t in d] * 30 + ["今天天气很好，我们去公园散步吧。", "你好 😀 world"] * 20
@@ -134,13 +137,13 @@ def test_tokenizer_train_command_then_tokenize_and_train_with_it(tmp_path):
     assert "每个词元" in out and (tmp_path / "tok" / "tokenizer.json").is_file()
     assert "个字符" in run("tokenize", "--vocab", str(tmp_path / "tok"), "你好，世界")
     out = run("train", "--data", str(conv), "--out", str(tmp_path / "run"), "--tokenizer", str(tmp_path / "tok"),
-              "--max_steps", "3", "--d_model", "32", "--n_layers", "1", "--batch_size", "4", "--no-progress")
+              "--max-steps", "3", "--d-model", "32", "--n-layers", "1", "--batch-size", "4", "--no-progress")
     assert "完成 (done): 3 步" in out and (tmp_path / "run" / "last" / "tokenizer.json").is_file()
     assert run("generate", str(tmp_path / "run"), "你好", "--seed", "0", "--max-length", "5") is not None
 
 
 def test_run_spec_tokenizer_dir_is_used_by_train_and_quickstart(bpe, tmp_path):
-    from studygpt.run import RunSpec, build_trainer
+    from studygpt.recipes.train import RunSpec, build_trainer
     bpe.save(tmp_path)
     spec = RunSpec(data=["<builtin>"], out=str(tmp_path / "run"), tokenizer=str(tmp_path),
                    model={"d_model": 32, "n_layers": 1, "max_len": 64}, train={"max_steps": 1, "batch_size": 2, "seq_len": 64})

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from studygpt.chat import HELP
+from studygpt.generation.chat import HELP
 from tests.conftest import DIALOGUES
 from tests.test_cli import run, write_conv
 
@@ -18,8 +18,8 @@ ROW = re.compile(r"第 (\d+) 轮 \[(\S+) [a-z]+\] (\d+) 个词元 · 您: (.*) \
 def small_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chat")
     data = write_conv(tmp / "data.conv", DIALOGUES * 20)
-    result = run("train", "--data", str(data), "--out", str(tmp / "run"), "--max_steps", "4", "--d_model", "32",
-                 "--n_layers", "1", "--max_len", str(MAX_LEN), "--seq_len", str(MAX_LEN), "--batch_size", "4", "--no-progress")
+    result = run("train", "--data", str(data), "--out", str(tmp / "run"), "--max-steps", "4", "--d-model", "32",
+                 "--n-layers", "1", "--max-len", str(MAX_LEN), "--seq-len", str(MAX_LEN), "--batch-size", "4", "--no-progress")
     assert result.returncode == 0, result.stderr
     return tmp / "run"
 

@@ -1,6 +1,12 @@
 from collections import Counter
 
-from studygpt.chat_format import IGNORE_INDEX, render_conversation, render_prompt, render_windows, show_mask
+from studygpt.tokenizer.chat_format import (
+    IGNORE_INDEX,
+    render_conversation,
+    render_prompt,
+    render_windows,
+    show_mask,
+)
 
 
 def learned_text(tok, ids, labels):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from studygpt.cli import build_parser, main, parse_overrides
+from studygpt.cli.parser import build_parser, main, parse_overrides
 from tests.conftest import DIALOGUES
 
 COMMANDS = ["train", "chat", "generate", "tokenize", "info", "quickstart", "eval", "data", "serve", "inspect"]
@@ -36,7 +36,7 @@ def test_every_command_has_help(capsys):
 
 
 def test_parse_overrides_types():
-    assert parse_overrides(["--lr", "1e-3", "--n_layers", "6", "--compile", "true", "--max-steps", "none"]) == \
+    assert parse_overrides(["--lr", "1e-3", "--n-layers", "6", "--compile", "true", "--max-steps", "none"]) == \
         {"lr": 1e-3, "n_layers": 6, "compile": True, "max_steps": None}
 
 
@@ -49,8 +49,8 @@ def write_conv(path: Path, dialogues) -> Path:
 def trained_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     data = write_conv(tmp / "data.conv", DIALOGUES * 20)
-    result = run("train", "--data", str(data), "--out", str(tmp / "run"), "--max_steps", "6",
-                 "--d_model", "32", "--n_layers", "1", "--batch_size", "4", "--no-progress")
+    result = run("train", "--data", str(data), "--out", str(tmp / "run"), "--max-steps", "6",
+                 "--d-model", "32", "--n-layers", "1", "--batch-size", "4", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert "完成 (done): 6 步" in result.stdout
     return tmp / "run"
@@ -90,7 +90,7 @@ def test_resume_continues_from_last(trained_run, tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["train", "--data", "missing.conv", "--out", "x"], "missing.conv"),
-    (["train", "--data", "d.conv", "--out", "x", "--lerning_rate", "1"], "未知的设置"),
+    (["train", "--data", "d.conv", "--out", "x", "--lerning-rate", "1"], "未知的设置"),
     (["chat", "no_such_run"], "no_such_run"),
 ])
 def test_user_errors_are_one_line_without_traceback(tmp_path, args, fragment):
@@ -114,16 +114,17 @@ def test_info_prints_breakdown():
 
 def test_train_help_lists_every_setting_with_its_default():
     import dataclasses
-    from studygpt.cli import build_parser
-    from studygpt.model import ModelConfig
-    from studygpt.optim import TrainConfig
+
+    from studygpt.cli.parser import build_parser
+    from studygpt.model.transformer import ModelConfig
+    from studygpt.training.optim import TrainConfig
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     lines = train.format_help().splitlines()
     settings = [f for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size"] + list(dataclasses.fields(TrainConfig))
     for f in settings:  # 每个字段一行：名字和 dataclass 的默认值（配置里新加的字段自动出现）
-        line = next((ln for ln in lines if ln.split()[:1] == [f"--{f.name}"]), None)
+        line = next((ln for ln in lines if ln.split()[:1] == [f"--{f.name.replace('_', '-')}"]), None)
         assert line is not None and str(f.default) in line, f.name
-    assert not any(ln.split()[:1] == ["--vocab_size"] for ln in lines)  # vocab_size 由数据决定
+    assert not any(ln.split()[:1] == ["--vocab-size"] for ln in lines)  # vocab_size 由数据决定
 
 
 @pytest.mark.parametrize("alias, original, fragment", [
@@ -131,7 +132,7 @@ def test_train_help_lists_every_setting_with_its_default():
     (["info", "--preset", "tiny"], ["inspect", "params", "--preset", "tiny"], "合计 (total)"),
 ])
 def test_old_command_names_are_aliases(capsys, alias, original, fragment):
-    from studygpt.cli import main
+    from studygpt.cli.parser import main
     outputs = []
     for argv in (alias, original):
         assert main(argv) == 0
@@ -140,9 +141,9 @@ def test_old_command_names_are_aliases(capsys, alias, original, fragment):
 
 
 def test_eval_uses_the_shared_sampling_flags_with_eval_defaults():
-    from studygpt.commands import generation_settings
-    from studygpt.evaluate import EVAL_SETTINGS
-    from studygpt.generate import GenerationSettings, SamplingConfig
+    from studygpt.cli.commands import generation_settings
+    from studygpt.evaluation.metrics import EVAL_SETTINGS
+    from studygpt.generation.generate import GenerationSettings, SamplingConfig
     parser = build_parser()
     default = parser.parse_args(["eval", "runs/a", "--data", "v.conv"])
     assert generation_settings(default) == EVAL_SETTINGS  # 没给参数：与 evaluate_model 的默认相同

@@ -48,6 +48,5 @@ def test_dialogue_dataset_reads_a_conv_dataset_that_was_not_processed(tmp_path, 
 def test_original_import_paths_still_work():
     import studygpt
     from studygpt import compat
-    from studygpt.checkpoint import load_checkpoint
-    assert load_checkpoint is compat.load_checkpoint is studygpt.load_checkpoint
+    assert compat.load_checkpoint is studygpt.load_checkpoint
     assert studygpt.ConvDataset is ConvDataset and studygpt.DialogueDataset is DialogueDataset

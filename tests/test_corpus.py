@@ -1,4 +1,4 @@
-"""studygpt.corpus 的测试：内置语料的形状、一致性，加法留出集不泄漏，聊天提示答得出来。
+"""studygpt.corpus.builtin 的测试：内置语料的形状、一致性，加法留出集不泄漏，聊天提示答得出来。
 
 语料只读一次 (module-scoped fixture)，整个文件在 CPU 上几秒内跑完。
 """
@@ -7,10 +7,16 @@ import re
 
 import pytest
 
-from studygpt.corpus import (BuiltinCorpus, builtin_conv_path, builtin_corpus, check_chat_reply,
-                             load_chat_prompts, write_conv)
+from studygpt.corpus.builtin import (
+    BuiltinCorpus,
+    builtin_conv_path,
+    builtin_corpus,
+    check_chat_reply,
+    load_chat_prompts,
+    write_conv,
+)
+from studygpt.corpus.read import read_dialogues
 from studygpt.corpus.skills import addition_split, check_addition
-from studygpt.data import read_dialogues
 from studygpt.errors import StudyGPTError
 
 MAX_UTTERANCE = 60   # 每句最多字数

@@ -1,4 +1,4 @@
-"""studygpt.data 的测试：每种坏数据一个测试，既看读出的对话，也看报告里的计数和行号。
+"""studygpt.corpus.read 的测试：每种坏数据一个测试，既看读出的对话，也看报告里的计数和行号。
 
 小文件都写在 tmp_path 里；需要 BOM、CRLF、非法 UTF-8 时直接写字节 (bytes)。
 最后两个测试读 ../shared/data 下的真实语料，没有就 skip。
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studygpt.data import ReadReport, iter_dialogues, read_dialogues, to_messages
+from studygpt.corpus.read import ReadReport, iter_dialogues, read_dialogues, to_messages
 from studygpt.errors import StudyGPTError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

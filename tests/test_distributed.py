@@ -7,10 +7,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from studygpt.dataset import PackedBatches, build_windows
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import build_windows
 from studygpt.errors import StudyGPTError
-from studygpt.tokenizer import Tokenizer
-from studygpt.train import TransformerTrainer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.training.trainer import TransformerTrainer
 from tests.conftest import DIALOGUES, tiny_model
 
 GLOBAL_BATCH = 4
@@ -59,7 +60,7 @@ def same_weights(a, b):
 
 
 def test_two_processes_equal_one_process_with_same_global_batch(two_process_run, tmp_path):
-    from studygpt.checkpoint import load_model
+    from studygpt.model.checkpoint import load_model
     single = make_trainer(tmp_path)
     single.train(until_step=3)
     ddp_model, _, meta = load_model(two_process_run / "last")
@@ -84,7 +85,7 @@ def test_world_size_must_divide_global_batch():
 
 
 def test_wrong_launch_is_a_clear_error(monkeypatch):
-    from studygpt.distributed import setup_distributed
+    from studygpt.training.distributed import setup_distributed
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     with pytest.raises(StudyGPTError, match="torchrun"):

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from studygpt.checkpoint import save_checkpoint
-from studygpt.cli import main as cli_main
-from studygpt.corpus import builtin_conv_path
-from studygpt.data import read_dialogues
-from studygpt.tokenizer import Tokenizer
+from studygpt.cli.parser import main as cli_main
+from studygpt.corpus.builtin import builtin_conv_path
+from studygpt.corpus.read import read_dialogues
+from studygpt.model.checkpoint import save_checkpoint
+from studygpt.tokenizer.char import Tokenizer
 from tests.conftest import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ FlexAttention 在 CPU 上不做反向传播，梯度的比较在 GPU 上做（be
 import pytest
 import torch
 
-from studygpt import model as model_module
-from studygpt.model import build_mask, document_block_mask, lm_loss
+from studygpt.model import transformer as model_module
+from studygpt.model.transformer import build_mask, document_block_mask, lm_loss
 from tests.conftest import tiny_model
 
 pytest.importorskip("torch.nn.attention.flex_attention")

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from studygpt.download import download, fetch
+from studygpt.corpus.download import download, fetch
 from studygpt.errors import StudyGPTError
 
 

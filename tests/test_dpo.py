@@ -1,4 +1,4 @@
-"""DPO (dpo.py) 的测试：开始时损失 = log 2、一步梯度让 chosen 相对 rejected 更可能、只算回答的词元、
+"""DPO (posttrain/dpo.py) 的测试：开始时损失 = log 2、一步梯度让 chosen 相对 rejected 更可能、只算回答的词元、
 内置偏好对对错分明、偏好文件的坏行一句话报错（带行号）。"""
 import json
 import math
@@ -6,14 +6,25 @@ import math
 import pytest
 import torch
 
-from studygpt.checkpoint import save_checkpoint
-from studygpt.cli import main
-from studygpt.dpo import (DPOObjective, Pair, PairBatches, builtin_pairs, chosen_nll, dpo_loss, evaluate_preferences,
-                          pair_batch, preference_accuracy, read_pairs, sequence_logprobs)
-from studygpt.model import lm_loss
+from studygpt.cli.parser import main
 from studygpt.errors import StudyGPTError
-from studygpt.tasks import get_task, reward
-from studygpt.tokenizer import Tokenizer
+from studygpt.model.checkpoint import save_checkpoint
+from studygpt.model.transformer import lm_loss
+from studygpt.posttrain.dpo import (
+    DPOObjective,
+    Pair,
+    PairBatches,
+    builtin_pairs,
+    chosen_nll,
+    dpo_loss,
+    evaluate_preferences,
+    pair_batch,
+    preference_accuracy,
+    read_pairs,
+    sequence_logprobs,
+)
+from studygpt.posttrain.tasks import get_task, reward
+from studygpt.tokenizer.char import Tokenizer
 from tests.conftest import tiny_model
 
 PAIRS = [Pair("12加34等于多少？", "12加34等于46。", "12加34等于4"),

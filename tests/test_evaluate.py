@@ -9,15 +9,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from studygpt.chat_format import render_conversation
-from studygpt.checkpoint import save_checkpoint
-from studygpt.cli import main
-from studygpt.corpus import load_eval_prompts, write_conv
-from studygpt.dataset import PackedBatches, build_windows
-from studygpt.evaluate import (char_ngrams, data_metrics, distinct_n, evaluate_model, format_table, generate_replies,
-                               repetition_rate, reply_metrics, unk_rate)
-from studygpt.generate import SamplingConfig
-from studygpt.model import lm_loss
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import build_windows
+from studygpt.cli.parser import main
+from studygpt.corpus.builtin import load_eval_prompts, write_conv
+from studygpt.evaluation.metrics import (
+    char_ngrams,
+    data_metrics,
+    distinct_n,
+    evaluate_model,
+    format_table,
+    generate_replies,
+    repetition_rate,
+    reply_metrics,
+    unk_rate,
+)
+from studygpt.generation.generate import SamplingConfig
+from studygpt.model.checkpoint import save_checkpoint
+from studygpt.model.transformer import lm_loss
+from studygpt.tokenizer.chat_format import render_conversation
 from tests.conftest import DIALOGUES, tiny_model
 
 PROMPTS = [{"prompt": "你好"}, {"prompt": "你会做什么？", "history": ["你是谁？", "我是StudyGPT，一个学习用的小模型。"]}]
@@ -34,7 +44,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tok():
-    from studygpt.tokenizer import Tokenizer
+    from studygpt.tokenizer.char import Tokenizer
     return Tokenizer().build_vocab(t for d in DIALOGUES for t in d)
 
 
@@ -230,7 +240,7 @@ def test_cli_eval_bad_input_is_one_line_exit_2(which, two_runs, tmp_path, capsys
 
 
 def test_loss_summary_is_the_one_perplexity_and_bpc_formula():
-    from studygpt.evaluate import loss_summary
+    from studygpt.training.validation import loss_summary
     out = loss_summary(total_nll=20.0, tokens=10, chars=8)
     assert out["loss"] == 2.0 and out["tokens"] == 10 and out["chars"] == 8
     assert math.isclose(out["perplexity"], math.exp(2.0)) and math.isclose(out["bpc"], 20.0 / (8 * math.log(2)))

@@ -1,8 +1,14 @@
-"""考试 (exam.py)：判分规则、对话的组成，以及多轮考试把前几轮的问题和模型自己的回答放进历史。"""
+"""考试 (evaluation/exam.py)：判分规则、对话的组成，以及多轮考试把前几轮的问题和模型自己的回答放进历史。"""
 from collections import Counter
 
-import studygpt.exam as exam
-from studygpt.exam import Question, addition_questions, build_conversations, chat_questions, conversation_exam
+import studygpt.evaluation.exam as exam
+from studygpt.evaluation.exam import (
+    Question,
+    addition_questions,
+    build_conversations,
+    chat_questions,
+    conversation_exam,
+)
 from tests.conftest import tiny_model
 
 

@@ -14,14 +14,14 @@ pytest.importorskip("accelerate")  # transformers 读 GGUF 时要用
 
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from studygpt.bpe_tokenizer import BPETokenizer  # noqa: E402
-from studygpt.chat_format import render_conversation, render_prompt  # noqa: E402
-from studygpt.checkpoint import load_model  # noqa: E402
-from studygpt.cli import main as cli_main  # noqa: E402
-from studygpt.export import export_run  # noqa: E402
+from studygpt.cli.parser import main as cli_main  # noqa: E402
+from studygpt.export.convert import export_run  # noqa: E402
 from studygpt.export.vocab import CHAT_TEMPLATE  # noqa: E402
-from studygpt.generate import generate_response  # noqa: E402
-from studygpt.tokenizer import SPECIAL_TOKENS  # noqa: E402
+from studygpt.generation.generate import generate_response  # noqa: E402
+from studygpt.model.checkpoint import load_model  # noqa: E402
+from studygpt.tokenizer.bpe import BPETokenizer  # noqa: E402
+from studygpt.tokenizer.chat_format import render_conversation, render_prompt  # noqa: E402
+from studygpt.tokenizer.specials import SPECIAL_TOKENS  # noqa: E402
 from tests.conftest import DIALOGUES  # noqa: E402
 from tests.export_helpers import PROMPTS, messages, train_tiny_run  # noqa: E402
 

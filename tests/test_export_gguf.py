@@ -9,14 +9,14 @@ pytest.importorskip("accelerate")  # transformers 读 GGUF 时要用
 
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from studygpt.chat_format import render_conversation, render_prompt  # noqa: E402
-from studygpt.checkpoint import load_model  # noqa: E402
 from studygpt.errors import StudyGPTError  # noqa: E402
-from studygpt.export import export_run  # noqa: E402
+from studygpt.export.convert import export_run  # noqa: E402
 from studygpt.export.gguf import permute_for_llama_cpp  # noqa: E402
 from studygpt.export.vocab import CHAT_TEMPLATE, SPACE_PIECE  # noqa: E402
-from studygpt.generate import generate_response  # noqa: E402
-from studygpt.model import apply_rope, rope_tables  # noqa: E402
+from studygpt.generation.generate import generate_response  # noqa: E402
+from studygpt.model.checkpoint import load_model  # noqa: E402
+from studygpt.model.transformer import apply_rope, rope_tables  # noqa: E402
+from studygpt.tokenizer.chat_format import render_conversation, render_prompt  # noqa: E402
 from tests.conftest import DIALOGUES  # noqa: E402
 from tests.export_helpers import PROMPTS, train_tiny_run  # noqa: E402
 

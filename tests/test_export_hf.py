@@ -12,13 +12,14 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from studygpt.chat_format import render_conversation, render_prompt  # noqa: E402
-from studygpt.checkpoint import load_model  # noqa: E402
-from studygpt.cli import main as cli_main  # noqa: E402
+from studygpt.cli.parser import main as cli_main  # noqa: E402
 from studygpt.errors import StudyGPTError  # noqa: E402
 from studygpt.export.vocab import gguf_vocab, hf_tokenizer_files  # noqa: E402
-from studygpt.generate import generate_response  # noqa: E402
-from studygpt.tokenizer import SPECIAL_TOKENS, Tokenizer  # noqa: E402
+from studygpt.generation.generate import generate_response  # noqa: E402
+from studygpt.model.checkpoint import load_model  # noqa: E402
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import render_conversation, render_prompt  # noqa: E402
+from studygpt.tokenizer.specials import SPECIAL_TOKENS  # noqa: E402
 from tests.conftest import DIALOGUES  # noqa: E402
 from tests.export_helpers import PROMPTS, messages, train_tiny_run  # noqa: E402
 
@@ -188,7 +189,7 @@ def test_missing_extra_names_the_pip_command(exported, tmp_path, monkeypatch, ca
 
 
 def test_core_never_imports_the_export_package():
-    """导出依赖核心，核心不依赖导出：除了命令行入口 commands.py，studygpt/ 里没有谁导入 studygpt.export。"""
+    """导出依赖核心，核心不依赖导出：除了命令行入口 cli/commands.py，studygpt/ 里没有谁导入 studygpt.export。"""
     for path in (ROOT / "studygpt").rglob("*.py"):
         if "export" in path.relative_to(ROOT / "studygpt").parts or path.name == "commands.py":
             continue

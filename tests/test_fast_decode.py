@@ -1,4 +1,4 @@
-"""编译的逐词解码 (fast_decode.py) 必须与普通路径算出同样的东西，且整段生成只编译一次。
+"""编译的逐词解码 (generation/fast_decode.py) 必须与普通路径算出同样的东西，且整段生成只编译一次。
 
 编译一次要十几秒，所以这里所有测试共用同一种模型结构：dynamo 的缓存按形状复用编好的内核。
 """
@@ -7,10 +7,15 @@ import torch
 from torch._dynamo.utils import counters
 
 from studygpt.errors import StudyGPTError
-from studygpt.fast_decode import compile_decoding, vector_matrix
-from studygpt.batch_decode import greedy_batch
-from studygpt.generate import SamplingConfig, decode_one_token, generate_tokens, prefill
-from studygpt.model import KVCache
+from studygpt.generation.batch_decode import greedy_batch
+from studygpt.generation.fast_decode import compile_decoding, vector_matrix
+from studygpt.generation.generate import (
+    SamplingConfig,
+    decode_one_token,
+    generate_tokens,
+    prefill,
+)
+from studygpt.model.transformer import KVCache
 from tests.conftest import tiny_model
 
 MAX_LEN = 24
@@ -82,6 +87,6 @@ def test_batches_and_an_empty_cache_fall_back_to_the_plain_path(tokenizer):
 
 
 def test_missing_compiler_is_a_clear_error(tokenizer, monkeypatch):
-    monkeypatch.setattr("studygpt.fast_decode.shutil.which", lambda name: None)
+    monkeypatch.setattr("studygpt.generation.fast_decode.shutil.which", lambda name: None)
     with pytest.raises(StudyGPTError, match="g\\+\\+"):
         compile_decoding(tiny_model(tokenizer.vocab_size, max_len=MAX_LEN))

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import studygpt.checkpoint as checkpoint
-from studygpt.checkpoint import load_model, load_trainer_state, save_checkpoint
+import studygpt.model.checkpoint as checkpoint
 from studygpt.errors import StudyGPTError
+from studygpt.model.checkpoint import load_model, load_trainer_state, save_checkpoint
 from tests.conftest import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ FSIZE_SCRIPT = """
 import json, resource, signal, sys
 from pathlib import Path
 from studygpt.errors import StudyGPTError
-from studygpt.tokenizer import Tokenizer
+from studygpt.tokenizer.char import Tokenizer
 from tests.conftest import DIALOGUES
 from tests.test_train import make_trainer
 out = Path(sys.argv[1])

@@ -8,8 +8,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from studygpt.serve import ServeSettings, create_app
-from studygpt.tokenizer import Tokenizer
+from studygpt.serve.app import ServeSettings, create_app
+from studygpt.tokenizer.char import Tokenizer
 from tests.conftest import DIALOGUES, tiny_model
 
 API_KEY = "fuzz-key"

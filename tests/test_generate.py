@@ -2,9 +2,18 @@ import pytest
 import torch
 
 from studygpt.errors import StudyGPTError
-from studygpt.generate import (GenerationSettings, SamplingConfig, apply_repetition_penalty, eval_mode, fit_prompt,
-                               generate_response, process_logits, prompt_budget, sample, stream_response)
-from studygpt.tokenizer import SPECIAL_TOKENS
+from studygpt.generation.generate import (
+    GenerationSettings,
+    SamplingConfig,
+    apply_repetition_penalty,
+    generate_response,
+    process_logits,
+    sample,
+    stream_response,
+)
+from studygpt.model.transformer import eval_mode
+from studygpt.tokenizer.chat_format import fit_prompt, prompt_budget
+from studygpt.tokenizer.specials import SPECIAL_TOKENS
 from tests.conftest import tiny_model
 
 LOGITS = torch.tensor([3.0, 2.0, 1.0, 0.0, -1.0])
@@ -95,7 +104,7 @@ def test_greedy_batch_matches_one_by_one(tokenizer):
     questions = ["你好", "你是谁？", "今天天气怎么样？", "世界", "你好！"]
     alone = [generate_response(model, tokenizer, q, max_length=12, temperature=0) for q in questions]
     assert all(len(a) == 12 for a in alone)  # 比的是真写出来的字
-    from studygpt.batch_decode import greedy_batch
+    from studygpt.generation.batch_decode import greedy_batch
     assert greedy_batch(model, tokenizer, questions, max_length=12, batch_size=2) == alone
 
 
@@ -103,8 +112,8 @@ def test_greedy_batch_with_prompts_of_different_lengths_and_rows_that_end_early(
     """一批里的提示长短不一（不同长度的历史），有的行先说完（<|end|>）离开、有的写满：每条都与逐条生成相同。
 
     随机初始化的模型几乎从不写 <|end|>，所以用一个背下了 4 段对话、会停下的极小模型（export_helpers）。"""
-    from studygpt.checkpoint import load_model
-    from studygpt.batch_decode import greedy_batch
+    from studygpt.generation.batch_decode import greedy_batch
+    from studygpt.model.checkpoint import load_model
     from tests.export_helpers import PROMPTS, train_tiny_run
     model, tokenizer, _ = load_model(train_tiny_run(tmp_path / "run"), announce=False)
     histories, questions = [h for h, _ in PROMPTS] * 2, [q for _, q in PROMPTS] * 2
@@ -167,7 +176,7 @@ def test_fit_prompt_is_linear_in_the_number_of_turns(tokenizer):
     """滥用测试找到的：一万条消息的历史曾让 fit_prompt 每丢一轮就整段重渲染（O(轮数²)），服务器卡住几分钟。"""
     import time
 
-    from studygpt.generate import fit_prompt
+    from studygpt.tokenizer.chat_format import fit_prompt
     history = ["你好", "你好！"] * 5_000
     t0 = time.process_time()
     ids = fit_prompt(tokenizer, history, "你是谁？", 40)

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from studygpt.checkpoint import load_model, load_trainer_state, save_checkpoint
 from studygpt.errors import StudyGPTError
+from studygpt.model.checkpoint import load_model, load_trainer_state, save_checkpoint
+from studygpt.tokenizer.char import Tokenizer
 from tests.conftest import DIALOGUES, tiny_model
-from studygpt.tokenizer import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,7 +150,7 @@ def test_pickled_trainer_state_with_a_payload_executes_nothing(good, tmp_path):
 MEMORY_SCRIPT = """
 import json, resource, shutil, sys, tempfile
 from pathlib import Path
-from studygpt.checkpoint import load_model
+from studygpt.model.checkpoint import load_model
 from studygpt.errors import StudyGPTError
 from tests.test_hostile_checkpoints import HOSTILE
 good = Path(sys.argv[1])
@@ -182,6 +182,6 @@ def test_hostile_checkpoints_allocate_nothing_out_of_proportion(good):
 @pytest.mark.parametrize("lora", [{"rank": "8"}, {"rank": 4, "evil": 1}, ["rank", 4]])
 def test_lora_entry_with_wrong_keys_or_types_is_one_sentence(lora):
     """config.json 里 "lora" 被改坏：一句话，不是 TypeError 的追溯 (traceback)。"""
-    from studygpt.lora import lora_config_from
+    from studygpt.model.lora import lora_config_from
     with pytest.raises(StudyGPTError, match="(?i)lora"):
         lora_config_from(lora)

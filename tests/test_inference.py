@@ -1,8 +1,8 @@
-"""推理加载 (inference.py)：列优先存放只改内存顺序，不改数值与输出；编译时换回行优先。"""
+"""推理加载 (generation/inference.py)：列优先存放只改内存顺序，不改数值与输出；编译时换回行优先。"""
 import torch
 
-from studygpt.checkpoint import save_checkpoint
-from studygpt.inference import column_major_weights, load_for_inference
+from studygpt.generation.inference import column_major_weights, load_for_inference
+from studygpt.model.checkpoint import save_checkpoint
 from tests.conftest import tiny_model
 
 

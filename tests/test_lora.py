@@ -4,12 +4,21 @@ import json
 import pytest
 import torch
 
-from studygpt.checkpoint import load_model
-from studygpt.dataset import PackedBatches, build_windows
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import build_windows
 from studygpt.errors import StudyGPTError
-from studygpt.lora import LoRAConfig, LoRALinear, add_lora, load_adapter, merge_lora, save_adapter, trainable_share
-from studygpt.model import lm_loss
-from studygpt.train import TransformerTrainer
+from studygpt.model.checkpoint import load_model
+from studygpt.model.lora import (
+    LoRAConfig,
+    LoRALinear,
+    add_lora,
+    load_adapter,
+    merge_lora,
+    save_adapter,
+    trainable_share,
+)
+from studygpt.model.transformer import lm_loss
+from studygpt.training.trainer import TransformerTrainer
 from tests.conftest import DIALOGUES, tiny_model
 
 MERGE_TOLERANCE = 1e-5  # 合并只改变浮点求和的顺序：float32 下 logits 的差在 1e-6 量级
@@ -109,8 +118,8 @@ def test_bad_lora_settings_are_clear_errors(kwargs, fragment):
 
 
 def test_finetune_command_writes_adapter_and_a_merged_normal_checkpoint(tokenizer, tmp_path, capsys):
-    from studygpt.checkpoint import save_checkpoint
-    from studygpt.cli import main
+    from studygpt.cli.parser import main
+    from studygpt.model.checkpoint import save_checkpoint
     base = tiny_model(tokenizer.vocab_size)
     save_checkpoint(tmp_path / "base", base, tokenizer)
     conv = tmp_path / "new.conv"
@@ -132,7 +141,7 @@ def test_unmerged_lora_checkpoint_exports_as_a_plain_llama(tokenizer, tmp_path):
     pytest.importorskip("transformers")
     from transformers import AutoModelForCausalLM
 
-    from studygpt.export import export_run
+    from studygpt.export.convert import export_run
     _, adapted = base_and_adapted(tokenizer)
     trainer = TransformerTrainer(adapted, batches(tokenizer), "cpu", {"max_steps": 2, "batch_size": 2, "seq_len": 64},
                                  tokenizer=tokenizer, out_dir=tmp_path / "run", progress=False, log=lambda text: None)

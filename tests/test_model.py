@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from studygpt.dataset import PackedBatches
+from studygpt.batches.packing import PackedBatches
 from studygpt.errors import StudyGPTError
-from studygpt.inspect_tools import manual_attention_path
-from studygpt.model import DialogueModel, KVCache, ModelConfig, lm_loss
+from studygpt.inspection.attention import manual_attention_path
+from studygpt.model.transformer import DialogueModel, KVCache, ModelConfig, lm_loss
 from tests.conftest import tiny_model
 
 V = 50
@@ -103,7 +103,7 @@ def test_tiny_model_overfits_one_batch():
 
 
 def test_packed_batches_loss_only_on_labels(tokenizer):
-    from studygpt.dataset import build_windows
+    from studygpt.batches.windows import build_windows
     from tests.conftest import DIALOGUES
     windows = build_windows(DIALOGUES, tokenizer, 64)
     batches = PackedBatches(windows, batch_size=1, seq_len=64, pad_id=3, shuffle=False)

@@ -2,9 +2,9 @@
 import pytest
 
 from studygpt.errors import StudyGPTError
-from studygpt.model import ModelConfig
-from studygpt.optim import TrainConfig
-from studygpt.presets import PRESETS, get_preset
+from studygpt.model.transformer import ModelConfig
+from studygpt.recipes.presets import PRESETS, get_preset
+from studygpt.training.optim import TrainConfig
 
 # 当初每个预设逐项写出的设置（改预设时这里要一起改，说明是有意的）
 WRITTEN_OUT = {

@@ -4,8 +4,13 @@ from collections import Counter
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from studygpt.chat_format import IGNORE_INDEX, render_conversation, render_windows
-from studygpt.tokenizer import ASSISTANT, END, SPECIAL_TOKENS, USER, Tokenizer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import (
+    IGNORE_INDEX,
+    render_conversation,
+    render_windows,
+)
+from studygpt.tokenizer.specials import ASSISTANT, END, SPECIAL_TOKENS, USER
 
 SEEDED = settings(derandomize=True, max_examples=150, deadline=None)
 TOK = Tokenizer().build_vocab(["你好吗？我很好。abc <|end|>"])

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from studygpt.data import ReadReport, iter_dialogues
+from studygpt.corpus.read import ReadReport, iter_dialogues
 from studygpt.errors import StudyGPTError
 
 SEEDED = settings(derandomize=True, max_examples=100, deadline=None,

@@ -5,7 +5,8 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from studygpt.tokenizer import SPECIAL_TOKENS, UNK, Tokenizer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import SPECIAL_TOKENS, UNK
 
 SEEDED = settings(derandomize=True, max_examples=100, deadline=None)
 # 建一次词表要扫一遍 110 万个码位 (~20 ms)：只在"建词表"本身是被测对象时每例重建

@@ -1,5 +1,5 @@
 """快速上手的冒烟测试：几步训练，检查每个阶段和每个产物都出现（真正 3 分钟的效果见 README 与 benchmarks）。"""
-from studygpt.quickstart import run_quickstart
+from studygpt.recipes.quickstart import run_quickstart
 
 
 def test_quickstart_runs_every_stage_and_writes_artifacts(tmp_path, capsys):

@@ -1,17 +1,32 @@
-"""强化学习 (rl.py) 与可验证任务 (tasks.py) 的测试：奖励精确、优势每组平均为 0、KL 在策略 = 参考时为 0、
+"""强化学习 (posttrain/rl.py) 与可验证任务 (posttrain/tasks.py) 的测试：奖励精确、优势每组平均为 0、KL 在策略 = 参考时为 0、
 裁剪起作用、抽样可复现、续训与一口气训完相同、坏输入一句话报错。"""
 import dataclasses
 
 import pytest
 import torch
 
-from studygpt.cli import main
+from studygpt.cli.parser import main
 from studygpt.errors import StudyGPTError
-from studygpt.rl import (GRPOObjective, RLConfig, RolloutBatches, clipped_objective, group_advantages, kl_k3,
-                         rollout_batch)
-from studygpt.tasks import TASKS, Problem, Task, get_task, is_heldout, parse_answer, reward
-from studygpt.tokenizer import Tokenizer
-from studygpt.train import TransformerTrainer
+from studygpt.posttrain.rl import (
+    GRPOObjective,
+    RLConfig,
+    RolloutBatches,
+    clipped_objective,
+    group_advantages,
+    kl_k3,
+    rollout_batch,
+)
+from studygpt.posttrain.tasks import (
+    TASKS,
+    Problem,
+    Task,
+    get_task,
+    is_heldout,
+    parse_answer,
+    reward,
+)
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.training.trainer import TransformerTrainer
 from tests.conftest import tiny_model
 
 

@@ -17,12 +17,13 @@ import openai
 import pytest
 import torch
 
-from studygpt.chat_format import render_prompt
-from studygpt.checkpoint import load_model, save_checkpoint
-from studygpt.generate import Step
-from studygpt.serve import ServeSettings, create_app, serve_in_background
+from studygpt.generation.generate import Step
+from studygpt.model.checkpoint import load_model, save_checkpoint
+from studygpt.serve.app import ServeSettings, create_app, serve_in_background
 from studygpt.serve.engine import Piece, StopBuffer
-from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import render_prompt
+from studygpt.tokenizer.specials import END, SPECIAL_TOKENS
 from tests.conftest import DIALOGUES, tiny_model
 
 API_KEY = "test-key"
@@ -158,7 +159,7 @@ def test_models_and_health(server, client):
 
 
 def test_cli_serve_builds_the_app_from_flags(checkpoint, monkeypatch, capsys):
-    from studygpt.cli import main
+    from studygpt.cli.parser import main
     started = {}
     monkeypatch.setattr("uvicorn.run", lambda app, host, port, **kw: started.update(app=app, host=host, port=port))
     assert main(["serve", str(checkpoint), "--api-key", "k", "--max-tokens-cap", "7"]) == 0

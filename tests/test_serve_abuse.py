@@ -13,9 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from studygpt.serve import ServeSettings, create_app, serve_in_background
-from studygpt.serve.app import run_server
-from studygpt.tokenizer import Tokenizer
+from studygpt.serve.app import (
+    ServeSettings,
+    create_app,
+    run_server,
+    serve_in_background,
+)
+from studygpt.tokenizer.char import Tokenizer
 from tests.conftest import DIALOGUES, tiny_model
 
 API_KEY = "abuse-key"

@@ -14,10 +14,10 @@ import openai
 import pytest
 import torch
 
-from studygpt.generate import prefill
-from studygpt.model import KVCache
-from studygpt.serve import ServeSettings, create_app, serve_in_background
-from studygpt.batch_decode import SlotCache, decode_rows
+from studygpt.generation.batch_decode import SlotCache, decode_rows
+from studygpt.generation.generate import prefill
+from studygpt.model.transformer import KVCache
+from studygpt.serve.app import ServeSettings, create_app, serve_in_background
 from studygpt.serve.batcher import batch_floor, one_thread
 from tests.conftest import tiny_model
 from tests.test_serve import never_ending_model
@@ -159,9 +159,9 @@ def test_sixteen_streaming_clients_get_exactly_their_solo_tokens(tokenizer):
 
 
 def test_max_batch_flag_is_checked_and_one_means_one_at_a_time(tokenizer, tmp_path):
-    from studygpt.checkpoint import save_checkpoint
-    from studygpt.cli import main
+    from studygpt.cli.parser import main
     from studygpt.errors import StudyGPTError
+    from studygpt.model.checkpoint import save_checkpoint
     with pytest.raises(StudyGPTError, match="max-batch"):
         ServeSettings(max_batch=0)
     checkpoint = save_checkpoint(tmp_path / "tiny", tiny_model(tokenizer.vocab_size), tokenizer)
@@ -184,10 +184,10 @@ def test_bpe_model_streams_whole_characters_as_plain_text(tmp_path):
     曾经的错误：发出的是词元的字节写法（`id_to_token`），流式文字是乱码。"""
     import asyncio
 
-    from studygpt.bpe_tokenizer import BPETokenizer
-    from studygpt.checkpoint import load_model
-    from studygpt.generate import GenerationSettings, SamplingConfig
+    from studygpt.generation.generate import GenerationSettings, SamplingConfig
+    from studygpt.model.checkpoint import load_model
     from studygpt.serve.engine import Engine, Finish
+    from studygpt.tokenizer.bpe import BPETokenizer
     from tests.export_helpers import train_tiny_run
     from tests.test_bpe_tokenizer import TEXTS
 

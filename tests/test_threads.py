@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from studygpt import hardware
-from studygpt.cli import main
-from studygpt.run import RunSpec, set_cpu_threads
+from studygpt.cli.parser import main
+from studygpt.recipes.train import RunSpec, set_cpu_threads
 
 
 @pytest.fixture

@@ -3,9 +3,15 @@ import os
 
 import numpy as np
 
-from studygpt.dataset import PackedBatches, build_windows
-from studygpt.token_cache import TokenWindows, cached_windows, load_windows, save_windows
-from studygpt.tokenizer import Tokenizer
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import (
+    TokenWindows,
+    build_windows,
+    cached_windows,
+    load_windows,
+    save_windows,
+)
+from studygpt.tokenizer.char import Tokenizer
 from tests.conftest import DIALOGUES
 
 

@@ -3,7 +3,8 @@ import time
 import pytest
 
 from studygpt.errors import StudyGPTError
-from studygpt.tokenizer import SPECIAL_TOKENS, Tokenizer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import SPECIAL_TOKENS
 
 
 def test_special_tokens_come_first_with_original_ids(tokenizer):

@@ -9,12 +9,14 @@ import time
 import pytest
 import torch
 
-from studygpt.checkpoint import load_checkpoint, load_model, save_checkpoint
-from studygpt.dataset import PackedBatches, build_windows
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import build_windows
+from studygpt.compat import load_checkpoint
 from studygpt.errors import StudyGPTError
 from studygpt.hardware import choose_precision
-from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer
-from studygpt.train import TransformerTrainer
+from studygpt.model.checkpoint import load_model, save_checkpoint
+from studygpt.training.optim import TrainConfig, WarmupCosine, build_optimizer
+from studygpt.training.trainer import TransformerTrainer
 from tests.conftest import DIALOGUES, tiny_model
 
 DATA = DIALOGUES * 6
@@ -125,8 +127,8 @@ def test_strict_key_matching_names_the_keys(tokenizer, tmp_path):
 
 KILL_SCRIPT = """
 import sys, torch
-from studygpt.checkpoint import save_checkpoint
-from studygpt.tokenizer import Tokenizer
+from studygpt.model.checkpoint import save_checkpoint
+from studygpt.tokenizer.char import Tokenizer
 from tests.conftest import tiny_model
 tok = Tokenizer().build_vocab(["你好世界"])
 i = 0
@@ -203,7 +205,7 @@ def test_cpu_precision_never_picks_slow_bf16(monkeypatch):
 
 def test_custom_objective_and_frozen_weights(tokenizer, tmp_path):
     """objective 换掉损失，循环不变：冻结的权重一位不动，目标被调用，件数 count 用来加权。"""
-    from studygpt.model import lm_loss
+    from studygpt.model.transformer import lm_loss
     calls = []
 
     class Halved:  # 语言模型损失的一半：只为证明训练循环真的用了传进来的目标

@@ -6,12 +6,13 @@ import time
 
 import pytest
 
-from studygpt import forecast
-from studygpt.checkpoint import load_model
-from studygpt.dataset import PackedBatches, build_windows
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import build_windows
 from studygpt.errors import StudyGPTError
-from studygpt.tokenizer import Tokenizer
-from studygpt.train import TransformerTrainer
+from studygpt.model.checkpoint import load_model
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.training import forecast
+from studygpt.training.trainer import TransformerTrainer
 from tests.conftest import DIALOGUES, tiny_model
 from tests.test_train import make_trainer
 
@@ -59,7 +60,7 @@ def test_overfitting_prints_the_warning_and_early_stopping_keeps_the_best(overfi
 
 
 def test_report_says_whether_it_overfit(overfit_run):
-    from studygpt.report import overfit_section
+    from studygpt.recipes.report import overfit_section
     _, trainer, summary, _ = overfit_run
     text = "\n".join(overfit_section(trainer.guard, summary))
     assert "过拟合了吗？ (did it overfit?)" in text and "是 (yes)" in text and "loss_curve.png" in text
@@ -103,7 +104,7 @@ def test_time_budget_also_gets_eval_points(tokenizer, tmp_path):
 
 
 def test_a_slow_first_step_does_not_use_up_the_time_budget(tokenizer, tmp_path, monkeypatch):
-    """第一步含编译（CUDA 上 torch.compile 要一两分钟）：这段时间不算进 --max_minutes，学习率照常从预热开始。"""
+    """第一步含编译（CUDA 上 torch.compile 要一两分钟）：这段时间不算进 --max-minutes，学习率照常从预热开始。"""
     t = make_trainer(tokenizer, tmp_path, max_minutes=0.02, warmup_ratio=0.5)  # 预算 1.2 秒
     step = t.train_step
 
@@ -133,7 +134,7 @@ def test_forecast_matches_what_the_run_does(tokenizer, tmp_path):
 def test_forecast_that_does_not_fit_is_a_clear_error(tokenizer, tmp_path, monkeypatch):
     monkeypatch.setattr(forecast, "device_memory", lambda device: (1024 ** 2, "可用内存 (available RAM)"))
     t = make_trainer(tokenizer, tmp_path, batch_size=4, max_steps=2)
-    with pytest.raises(StudyGPTError, match=r"--batch_size 2 --grad_accum_steps 2"):
+    with pytest.raises(StudyGPTError, match=r"--batch-size 2 --grad-accum-steps 2"):
         t.train()
     assert t.step == 0  # 在第一步之前就停下
 
@@ -145,7 +146,7 @@ def test_tensorboard_scalars_when_installed(tokenizer, tmp_path):
 
 
 def test_guard_warns_only_when_training_loss_still_falls():
-    from studygpt.overfit import OverfitGuard
+    from studygpt.training.overfit import OverfitGuard
     stuck, memorising = OverfitGuard(rises=3, patience=5), OverfitGuard(rises=3, patience=5)
     for i, val in enumerate([3.0, 2.5, 2.7, 2.6, 2.8]):   # 最低点之后连续 3 次都更高（有起伏）
         _, stuck_warning = stuck.observe(i, i, val, 2.0)            # 训练损失不动：学不动，不是过拟合
@@ -158,7 +159,7 @@ def test_guard_warns_only_when_training_loss_still_falls():
 
 
 def test_automatic_validation_batches_keep_validation_cheap():
-    from studygpt.optim import TrainConfig, validation_batches
+    from studygpt.training.optim import TrainConfig, validation_batches
     auto = TrainConfig()
     assert [validation_batches(auto, n) for n in (8, 100, 450, 1334, None)] == [2, 2, 6, 20, 20]
     assert validation_batches(TrainConfig(eval_batches=7), 100) == 7   # 给了就用给的
@@ -178,6 +179,6 @@ def test_a_fresh_run_in_an_old_folder_drops_the_old_best_and_curve(tmp_path):
     assert records(tmp_path)[0]["step"] == 1
     _, _, meta = load_model(tmp_path)                                      # 没有 best/：给训练目录时用 last/
     assert meta["checkpoint"].endswith("last") and meta["step"] == summary["steps"]
-    from studygpt.report import overfit_section
+    from studygpt.recipes.report import overfit_section
     text = "\n".join(overfit_section(second.guard, summary))
     assert "best/" not in text and "last/" in text                        # 报告不说一个不存在的 best/

@@ -1,6 +1,6 @@
 """第 2 章练习：字符级分词器 (character-level tokenizer)。检查：pytest docs/exercises -k ch02
 
-对照：studygpt/tokenizer.py 的 Tokenizer.build_vocab / encode / decode。
+对照：studygpt/tokenizer/char.py 的 Tokenizer.build_vocab / encode / decode。
 """
 from typing import Sequence
 

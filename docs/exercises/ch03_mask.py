@@ -2,11 +2,11 @@
 
 一段对话渲染成  <|user|>问<|end|><|assistant|>答<|end|><|user|>……
 标签 (labels) 与输入等长：只有助手回答的内容和它结尾的 <|end|> 有标签（= 词元自己的编号），其余是 -100（不计损失）。
-对照：studygpt/chat_format.py 的 render_conversation（请先自己写，再去看）。
+对照：studygpt/tokenizer/chat_format.py 的 render_conversation（请先自己写，再去看）。
 """
 from typing import Sequence
 
-from studygpt.tokenizer import Tokenizer
+from studygpt.tokenizer.char import Tokenizer
 
 IGNORE = -100
 

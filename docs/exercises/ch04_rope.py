@@ -2,7 +2,7 @@
 
 把每头向量 (hs 维) 的前一半与后一半配对：(x1[i], x2[i]) 是第 i 对，i = 0 … hs/2 − 1。
 第 i 对的频率 inv_freq[i] = 1 / base^(2i / hs)，位置 p 上的旋转角 = p · inv_freq[i]。
-对照：studygpt/model.py 的 rope_tables 与 apply_rope。
+对照：studygpt/model/transformer.py 的 rope_tables 与 apply_rope。
 """
 import torch
 

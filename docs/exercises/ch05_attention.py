@@ -1,7 +1,7 @@
 """第 5 章练习：因果自注意力 (causal self-attention)，手写出来。检查：pytest docs/exercises -k ch05
 
 形状记号：B 批大小 · nh 头数 · T 序列长度 · hs 每头维度。
-对照：studygpt/model.py 的 causal_mask 与 manual_attention。
+对照：studygpt/model/transformer.py 的 causal_mask 与 manual_attention。
 """
 import torch
 

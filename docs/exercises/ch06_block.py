@@ -1,6 +1,6 @@
 """第 6 章练习：Transformer 块的三个零件。检查：pytest docs/exercises -k ch06
 
-对照：studygpt/model.py 的 RMSNorm、MLP (SwiGLU)、Block。
+对照：studygpt/model/transformer.py 的 RMSNorm、MLP (SwiGLU)、Block。
 """
 from typing import Callable
 

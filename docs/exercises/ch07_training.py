@@ -1,6 +1,6 @@
 """第 7 章练习：训练循环里的三个零件。检查：pytest docs/exercises -k ch07
 
-对照：studygpt/optim.py 的 WarmupCosine.lr_at；studygpt/train.py 的 TransformerTrainer.train_step。
+对照：studygpt/training/optim.py 的 WarmupCosine.lr_at；studygpt/training/trainer.py 的 TransformerTrainer.train_step。
 """
 import torch
 

@@ -1,7 +1,7 @@
 """第 8 章练习：采样前对 logits 的三种处理。检查：pytest docs/exercises -k ch08
 
 logits 是一行 (V,) 的分数。被排除的词元把 logit 设成 −∞（softmax 之后概率为 0）。
-对照：studygpt/generate.py 的 process_logits。
+对照：studygpt/generation/generate.py 的 process_logits。
 """
 import torch
 

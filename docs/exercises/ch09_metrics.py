@@ -1,6 +1,6 @@
 """第 9 章练习：三个评估指标。检查：pytest docs/exercises -k ch09
 
-对照：studygpt/evaluate.py 的 distinct_n、repetition_rate 与 loss_summary 里的 bpc。
+对照：studygpt/evaluation/metrics.py 的 distinct_n、repetition_rate 与 loss_summary 里的 bpc。
 """
 from typing import Sequence
 

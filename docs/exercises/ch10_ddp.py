@@ -1,7 +1,7 @@
 """第 10 章练习：数据并行 (data parallelism, DDP) 的三个零件。检查：pytest docs/exercises -k ch10
 
 N 个进程各有一份完整的模型，各算全局批次里自己那几行的梯度，再把梯度取平均 (all-reduce)。
-对照：studygpt/dataset.py 的 PackedBatches（分行）、studygpt/train.py 的 train_step（按词元数加权），
+对照：studygpt/batches/packing.py 的 PackedBatches（分行）、studygpt/training/trainer.py 的 train_step（按词元数加权），
 以及 docs/zh/distributed.md。
 """
 import torch

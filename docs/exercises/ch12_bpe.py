@@ -1,7 +1,7 @@
 """第 12 章练习：BPE 的一步合并，与"每个词元几个字符"。检查：pytest docs/exercises -k ch12
 
 BPE 的训练就是反复做两件事：数出最常相邻的一对词元 (most_common_pair)，把它合并成一个新词元 (merge_pair)。
-对照：studygpt/bpe_tokenizer.py（训练交给 Hugging Face tokenizers）与 studygpt/tokenizer_lab.py 的 token_stats。
+对照：studygpt/tokenizer/bpe.py（训练交给 Hugging Face tokenizers）与 studygpt/tokenizer/lab.py 的 token_stats。
 """
 from typing import Callable, Sequence
 

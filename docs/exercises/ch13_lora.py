@@ -1,7 +1,7 @@
 """第 13 章练习：LoRA 的前向、合并与参数量。检查：pytest docs/exercises -k ch13
 
 记号：x (..., in)，冻结的权重 W (out × in)，A (r × in)，B (out × r)，缩放 alpha / r。
-对照：studygpt/lora.py 的 LoRALinear.forward 与 LoRALinear.merged_weight。
+对照：studygpt/model/lora.py 的 LoRALinear.forward 与 LoRALinear.merged_weight。
 """
 import torch
 

@@ -1,6 +1,6 @@
 """第 14 章练习：偏好微调 (DPO) 的三块积木。检查：pytest docs/exercises -k ch14
 
-对照：studygpt/dpo.py 的 sequence_logprobs、dpo_loss 与 chosen_nll。
+对照：studygpt/posttrain/dpo.py 的 sequence_logprobs、dpo_loss 与 chosen_nll。
 """
 import torch
 

@@ -1,6 +1,6 @@
 """第 15 章练习：GRPO 的三块积木。检查：pytest docs/exercises -k ch15
 
-对照：studygpt/rl.py 的 group_advantages、kl_k3、clipped_objective。
+对照：studygpt/posttrain/rl.py 的 group_advantages、kl_k3、clipped_objective。
 """
 import torch
 

@@ -3,7 +3,6 @@ import math
 from collections import Counter
 
 import pytest
-
 from exercise_loader import load
 
 ex = load("ch01_bigram")

@@ -1,7 +1,9 @@
 """第 2 章练习的测试：pytest docs/exercises -k ch02。参照答案就是 studygpt 自己的 Tokenizer。"""
 from exercise_loader import load
 from explain import explain_list
-from studygpt.tokenizer import SPECIAL_TOKENS, Tokenizer
+
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import SPECIAL_TOKENS
 
 ex = load("ch02_vocab")
 TEXTS = ["你好，世界！", "你好呀", "hello 世界"]

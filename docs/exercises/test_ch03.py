@@ -1,8 +1,9 @@
 """第 3 章练习的测试：pytest docs/exercises -k ch03。参照答案是 studygpt 自己的 render_conversation。"""
 from exercise_loader import load
 from explain import explain_list, explain_render
-from studygpt.chat_format import render_conversation
-from studygpt.tokenizer import Tokenizer
+
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import render_conversation
 
 ex = load("ch03_mask")
 TURNS = ["你好", "你好！", "1加1", "等于2。"]

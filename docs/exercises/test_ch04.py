@@ -1,9 +1,9 @@
 """第 4 章练习的测试：pytest docs/exercises -k ch04"""
 import torch
-
 from exercise_loader import load
 from explain import explain_length, explain_rope_table, explain_rotation, explain_same_scores
-from studygpt.model import apply_rope, rope_tables
+
+from studygpt.model.transformer import apply_rope, rope_tables
 
 ex = load("ch04_rope")
 HS, T = 16, 32

@@ -1,7 +1,6 @@
 """第 5 章练习的测试：pytest docs/exercises -k ch05"""
 import torch
 import torch.nn.functional as F
-
 from exercise_loader import load
 from explain import explain_attention, explain_causal_mask, explain_leak
 

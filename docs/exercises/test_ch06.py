@@ -1,9 +1,9 @@
-"""第 6 章练习的测试：pytest docs/exercises -k ch06。参照答案是 studygpt/model.py 里的真实模块。"""
+"""第 6 章练习的测试：pytest docs/exercises -k ch06。参照答案是 studygpt/model/transformer.py 里的真实模块。"""
 import torch
-
 from exercise_loader import load
 from explain import explain_block, explain_rms_norm, explain_swiglu
-from studygpt.model import Block, ModelConfig, RMSNorm, causal_mask, rope_tables
+
+from studygpt.model.transformer import Block, ModelConfig, RMSNorm, causal_mask, rope_tables
 
 ex = load("ch06_block")
 CFG = ModelConfig(vocab_size=10, d_model=16, n_head=2, n_layers=1, max_len=8)

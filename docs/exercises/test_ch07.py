@@ -1,10 +1,10 @@
 """第 7 章练习的测试：pytest docs/exercises -k ch07"""
 import torch
-
 from exercise_loader import load
 from explain import explain_accumulation, explain_clip, explain_lr
-from studygpt.model import DialogueModel, lm_loss
-from studygpt.optim import TrainConfig, WarmupCosine
+
+from studygpt.model.transformer import DialogueModel, lm_loss
+from studygpt.training.optim import TrainConfig, WarmupCosine
 
 ex = load("ch07_training")
 

@@ -1,9 +1,9 @@
 """第 8 章练习的测试：pytest docs/exercises -k ch08。参照答案是生成时真正用的 process_logits。"""
 import torch
-
 from exercise_loader import load
 from explain import explain_logits
-from studygpt.generate import SamplingConfig, process_logits
+
+from studygpt.generation.generate import SamplingConfig, process_logits
 
 ex = load("ch08_sampling")
 LOGITS = torch.tensor([3.2, 0.1, 2.4, -1.0, 2.0, 1.5, 0.5, 0.3])

@@ -1,10 +1,10 @@
-"""第 9 章练习的测试：pytest docs/exercises -k ch09。参照答案是 studygpt/evaluate.py。"""
+"""第 9 章练习的测试：pytest docs/exercises -k ch09。参照答案是 studygpt/evaluation/metrics.py。"""
 import math
 
 import pytest
-
 from exercise_loader import load
-from studygpt import evaluate
+
+from studygpt.evaluation import metrics as evaluate
 
 ex = load("ch09_metrics")
 REPLIES = ["你好！我是StudyGPT。", "哈哈哈哈哈哈", "我是我是我是", "好", ""]

@@ -1,9 +1,9 @@
 """第 10 章练习的测试：pytest docs/exercises -k ch10"""
 import pytest
 import torch
-
 from exercise_loader import load
-from studygpt.model import DialogueModel, lm_loss
+
+from studygpt.model.transformer import DialogueModel, lm_loss
 
 ex = load("ch10_ddp")
 

@@ -1,9 +1,9 @@
 """第 11 章练习的测试：pytest docs/exercises -k ch11。参照答案是导出 GGUF 时真正用的 permute_for_llama_cpp。"""
 import torch
-
 from exercise_loader import load
+
 from studygpt.export.gguf import permute_for_llama_cpp
-from studygpt.model import apply_rope, rope_tables
+from studygpt.model.transformer import apply_rope, rope_tables
 
 ex = load("ch11_export")
 N_HEAD, HS, C, T = 2, 8, 4, 5

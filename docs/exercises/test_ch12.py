@@ -1,9 +1,10 @@
 """第 12 章练习的测试：pytest docs/exercises -k ch12。参照是 studygpt 的 BPETokenizer 与 tokenizer_lab.token_stats。"""
 from exercise_loader import load
 from explain import explain_list
-from studygpt.bpe_tokenizer import BPETokenizer
-from studygpt.tokenizer import Tokenizer
-from studygpt.tokenizer_lab import token_stats
+
+from studygpt.tokenizer.bpe import BPETokenizer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.lab import token_stats
 
 ex = load("ch12_bpe")
 TEXTS = ["你好，世界！", "你好呀，今天天气很好。", "hello 世界", "你好你好你好"] * 10

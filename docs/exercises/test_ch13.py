@@ -1,8 +1,8 @@
-"""第 13 章练习的测试：pytest docs/exercises -k ch13。参照是 studygpt/lora.py 的 LoRALinear。"""
+"""第 13 章练习的测试：pytest docs/exercises -k ch13。参照是 studygpt/model/lora.py 的 LoRALinear。"""
 import torch
-
 from exercise_loader import load
-from studygpt.lora import LoRAConfig, LoRALinear, trainable_share
+
+from studygpt.model.lora import LoRAConfig, LoRALinear, trainable_share
 
 ex = load("ch13_lora")
 

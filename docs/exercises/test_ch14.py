@@ -1,10 +1,10 @@
-"""第 14 章练习的测试：pytest docs/exercises -k ch14。参照答案是训练时真正用的 studygpt/dpo.py。"""
+"""第 14 章练习的测试：pytest docs/exercises -k ch14。参照答案是训练时真正用的 studygpt/posttrain/dpo.py。"""
 import math
 
 import torch
-
 from exercise_loader import load
-from studygpt.dpo import chosen_nll, dpo_loss
+
+from studygpt.posttrain.dpo import chosen_nll, dpo_loss
 
 ex = load("ch14_dpo")
 

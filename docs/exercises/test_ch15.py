@@ -1,8 +1,8 @@
-"""第 15 章练习的测试：pytest docs/exercises -k ch15。参照答案是训练时真正用的 studygpt/rl.py。"""
+"""第 15 章练习的测试：pytest docs/exercises -k ch15。参照答案是训练时真正用的 studygpt/posttrain/rl.py。"""
 import torch
-
 from exercise_loader import load
-from studygpt import rl
+
+from studygpt.posttrain import rl
 
 ex = load("ch15_rl")
 

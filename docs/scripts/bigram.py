@@ -10,11 +10,10 @@ import math
 import random
 from collections import Counter, defaultdict
 
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 
-from studygpt.corpus import builtin_corpus
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.corpus.builtin import builtin_corpus
 
 # ===== 1. 数数 (count) =====
 texts = [t for d in builtin_corpus().train_dialogues(own_repeat=1) for t in d]

@@ -2,16 +2,15 @@
 
     python docs/scripts/block_shapes.py
 
-在 studygpt.model 的真实模块上挂钩子 (forward hooks)，打印一条 6 个词元的输入经过第 0 个块时
+在 studygpt.model.transformer 的真实模块上挂钩子 (forward hooks)，打印一条 6 个词元的输入经过第 0 个块时
 每一步的形状，以及残差流 (residual stream) 在每个块之后的大小；最后画出前置归一化块的结构图。
 图：runs/course/ch06_block.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch06_block.png）
 """
 import torch
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 
-from studygpt.model import DialogueModel
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.model.transformer import DialogueModel
 
 torch.manual_seed(0)
 model = DialogueModel(vocab_size=100, d_model=64, n_head=4, n_layers=2, max_len=32).eval()

@@ -2,7 +2,7 @@
 
     python docs/scripts/bpe_tokens.py
 
-在内置语料上训练几种大小的 BPE（studygpt.bpe_tokenizer.BPETokenizer，训练交给 Hugging Face tokenizers），
+在内置语料上训练几种大小的 BPE（studygpt.tokenizer.bpe.BPETokenizer，训练交给 Hugging Face tokenizers），
 看同一句话被切成什么样、平均每个词元几个字符；再画出 benchmarks/tokenizer_compare.py 在真实语料上量到的结果
 （benchmarks/results/tokenizer_compare.json，有的话）。
 图：runs/course/ch12_bpe.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch12_bpe.png）
@@ -10,14 +10,13 @@
 import json
 from pathlib import Path
 
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 
-from studygpt.bpe_tokenizer import BPETokenizer
-from studygpt.corpus import builtin_corpus
-from studygpt.tokenizer import Tokenizer
-from studygpt.tokenizer_lab import token_stats
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.corpus.builtin import builtin_corpus
+from studygpt.tokenizer.bpe import BPETokenizer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.lab import token_stats
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "tokenizer_compare.json"
 

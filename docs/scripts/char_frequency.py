@@ -2,19 +2,18 @@
 
     python docs/scripts/char_frequency.py
 
-用 studygpt.tokenizer.Tokenizer 在内置语料上建词表，看：有多少种字、前 N 个字覆盖了多少文字、
+用 studygpt.tokenizer.char.Tokenizer 在内置语料上建词表，看：有多少种字、前 N 个字覆盖了多少文字、
 只出现一次的字有多少；词表小了以后，没进词表的字怎样变成 <unk>。
 图：runs/course/ch02_char_frequency.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch02_char_frequency.png）
 """
 from collections import Counter
 from itertools import accumulate
 
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 
-from studygpt.corpus import builtin_corpus
-from studygpt.tokenizer import Tokenizer
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.corpus.builtin import builtin_corpus
+from studygpt.tokenizer.char import Tokenizer
 
 texts = [t for d in builtin_corpus().train_dialogues(own_repeat=1) for t in d]
 counts = Counter("".join(texts))

@@ -1,4 +1,4 @@
-"""第 9 章：评估指标 (evaluation metrics)，用 studygpt.evaluate 里真正的函数算给你看。
+"""第 9 章：评估指标 (evaluation metrics)，用 studygpt.evaluation.metrics 里真正的函数算给你看。
 
     python docs/scripts/eval_metrics.py
 
@@ -10,10 +10,10 @@ import math
 
 import torch
 
-from studygpt.corpus import builtin_corpus
-from studygpt.evaluate import data_metrics, reply_metrics
-from studygpt.model import DialogueModel
-from studygpt.tokenizer import Tokenizer
+from studygpt.corpus.builtin import builtin_corpus
+from studygpt.evaluation.metrics import data_metrics, reply_metrics
+from studygpt.model.transformer import DialogueModel
+from studygpt.tokenizer.char import Tokenizer
 
 # ===== 1. 没训练过的模型：loss ≈ ln V，bpc ≈ log2 V =====
 dialogues = builtin_corpus().own[:100]

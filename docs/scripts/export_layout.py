@@ -10,14 +10,13 @@
 """
 import numpy as np
 import torch
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from studygpt.export.gguf import HF_TO_GGUF, permute_for_llama_cpp
 from studygpt.export.hf import hf_state_dict
-from studygpt.model import DialogueModel, apply_rope, rope_tables
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.model.transformer import DialogueModel, apply_rope, rope_tables
 
 torch.manual_seed(0)
 model = DialogueModel(vocab_size=50, d_model=16, n_head=2, n_layers=1, max_len=32)  # hs = 8

@@ -2,18 +2,17 @@
 
     python docs/scripts/lora_params.py
 
-对 tiny（快速上手）和 study 两个预设的模型装上不同秩的 LoRA（studygpt.lora.add_lora），数可训练参数的占比。
+对 tiny（快速上手）和 study 两个预设的模型装上不同秩的 LoRA（studygpt.model.lora.add_lora），数可训练参数的占比。
 图：左边把 tiny 模型一层的 wqkv（384 × 128）与 r = 8 的 B（384 × 8）、A（8 × 128）按比例画出来；右边是占比随 r 的变化。
 图：runs/course/ch13_lora.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch13_lora.png）
 """
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from studygpt.lora import LoRAConfig, add_lora, trainable_share
-from studygpt.model import DialogueModel, ModelConfig
-from studygpt.presets import get_preset
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.model.lora import LoRAConfig, add_lora, trainable_share
+from studygpt.model.transformer import DialogueModel, ModelConfig
+from studygpt.recipes.presets import get_preset
 
 RANKS = (1, 2, 4, 8, 16, 32, 64)
 shares = {}

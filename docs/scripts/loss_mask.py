@@ -2,18 +2,17 @@
 
     python docs/scripts/loss_mask.py
 
-用项目里唯一的渲染函数 studygpt.chat_format.render_conversation 把一段两轮对话变成 (ids, labels)，
+用项目里唯一的渲染函数 studygpt.tokenizer.chat_format.render_conversation 把一段两轮对话变成 (ids, labels)，
 逐个位置列出：输入词元、它的编号 ids[t]、标签 labels[t]（-100 = 不学）、以及这个位置要预测的 labels[t+1]（错开一位）。
 图：runs/course/ch03_loss_mask.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch03_loss_mask.png）
 """
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from studygpt.chat_format import IGNORE_INDEX, render_conversation
-from studygpt.inspect_tools import show_token
-from studygpt.tokenizer import Tokenizer
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.inspection.tokens import show_token
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import IGNORE_INDEX, render_conversation
 
 turns = ["你好", "你好！", "1加1", "等于2。"]
 tok = Tokenizer().build_vocab(turns)

@@ -15,8 +15,8 @@ test_causality_future_token_does_not_change_past_logits 做的就是这个）：
 import torch
 import torch.nn as nn
 
-from studygpt.inspect_tools import manual_attention_path
-from studygpt.model import DialogueModel
+from studygpt.inspection.attention import manual_attention_path
+from studygpt.model.transformer import DialogueModel
 
 torch.manual_seed(0)
 B, T, C = 2, 8, 16  # 批大小 (batch) · 序列长度 (time) · 通道 (d_model)

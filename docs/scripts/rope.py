@@ -5,15 +5,14 @@
 1. 词嵌入 (embedding) 就是查表：编号 i → 矩阵的第 i 行；
 2. RoPE 把向量的每一对维度旋转一个与位置成正比的角度：长度 (norm) 不变；
 3. 旋转之后 q·k 只取决于两个位置之差 m − n，和它们的绝对位置无关。
-用的是 studygpt.model 里真正的 rope_tables / apply_rope。
+用的是 studygpt.model.transformer 里真正的 rope_tables / apply_rope。
 图：runs/course/ch04_rope.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch04_rope.png）
 """
 import torch
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 
-from studygpt.model import DialogueModel, apply_rope, rope_tables
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.model.transformer import DialogueModel, apply_rope, rope_tables
 
 torch.manual_seed(0)
 

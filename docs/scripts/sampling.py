@@ -2,19 +2,18 @@
 
     python docs/scripts/sampling.py
 
-手写一组 8 个字的 logits，用生成时真正的 studygpt.generate.process_logits 在每种设置下变成概率：
+手写一组 8 个字的 logits，用生成时真正的 studygpt.generation.generate.process_logits 在每种设置下变成概率：
 温度 (temperature) 0.5 / 1 / 1.5，top-k = 5，top-p = 0.9，重复惩罚 (repetition penalty) 1.3（假设"好"已经写过）。
 表格用 `studygpt inspect next` 的同一个函数（inspect_tools.settings_table）打印。
 图：runs/course/ch08_sampling.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch08_sampling.png）
 """
 import torch
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 
-from studygpt.inspect_tools import SETTINGS, settings_table
-from studygpt.generate import process_logits
-from studygpt.tokenizer import Tokenizer
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.generation.generate import process_logits
+from studygpt.inspection.next_token import SETTINGS, settings_table
+from studygpt.tokenizer.char import Tokenizer
 
 chars = "好的呀了吗呢啊哈"
 tok = Tokenizer().build_vocab([chars])

@@ -2,19 +2,18 @@
 
     python docs/scripts/scaling.py
 
-1. 用 studygpt.inspect_tools.cost_breakdown 算几种大小的模型：参数、每词元 FLOPs、各组件的占比；
+1. 用 studygpt.inspection.params.cost_breakdown 算几种大小的模型：参数、每词元 FLOPs、各组件的占比；
    模型越大，输出层的占比越小；上下文越长，注意力分数 (12·L·T·C) 的占比越大；
 2. 在一个进程里模拟 2 个 DDP 进程：各算一半批次的梯度再平均 = 整个批次的梯度。
    各进程的被学习词元数不同时，要按词元数加权（train_step 的做法），简单平均会有偏差。
 图：runs/course/ch10_scaling.png（在仓库根目录运行；加 --update-docs 则更新课程配图 docs/zh/img/ch10_scaling.png）
 """
 import torch
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 
-from studygpt.inspect_tools import cost_breakdown
-from studygpt.model import DialogueModel, ModelConfig, lm_loss
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.inspection.params import cost_breakdown
+from studygpt.model.transformer import DialogueModel, ModelConfig, lm_loss
 
 # ===== 1. 不同大小的模型：计算花在哪里 =====
 sizes = {  # 名字: (d_model, n_head, n_layers, 序列长度 T)；词表都是 10000

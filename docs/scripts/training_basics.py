@@ -12,13 +12,12 @@
 import math
 
 import torch
+from course_figures import save_figure, use_cjk_font
 from matplotlib.figure import Figure
 
 from studygpt.hardware import choose_precision
-from studygpt.model import DialogueModel, lm_loss
-from studygpt.optim import TrainConfig, WarmupCosine, build_optimizer
-
-from course_figures import save_figure, use_cjk_font
+from studygpt.model.transformer import DialogueModel, lm_loss
+from studygpt.training.optim import TrainConfig, WarmupCosine, build_optimizer
 
 torch.manual_seed(0)
 V = 500

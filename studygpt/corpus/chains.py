@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from studygpt.data import Dialogue
+from studygpt.corpus.read import Dialogue
 from studygpt.errors import StudyGPTError
 
 

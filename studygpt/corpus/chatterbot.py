@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 from importlib.resources import files
 
-from studygpt.data import Dialogue
+from studygpt.corpus.read import Dialogue
 from studygpt.errors import StudyGPTError
 
 _PACKAGE = "chatterbot_corpus"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from studygpt.data import Dialogue
+from studygpt.corpus.read import Dialogue
 from studygpt.errors import StudyGPTError
 
 LOW, HIGH = 10, 99  # 两位数 (two-digit numbers), 两端都包含

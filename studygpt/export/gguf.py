@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from studygpt.model import DialogueModel
-from studygpt.tokenizer import UNK, Tokenizer
 from studygpt.export.hf import hf_state_dict
 from studygpt.export.vocab import CHAT_TEMPLATE, gguf_vocab
+from studygpt.model.transformer import DialogueModel
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import UNK
 
 DTYPES = ("f32", "f16", "q8_0")
 

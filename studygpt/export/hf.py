@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from studygpt.model import DialogueModel
-from studygpt.tokenizer import Tokenizer
 from studygpt.export.vocab import hf_tokenizer_files, special_ids
+from studygpt.model.transformer import DialogueModel
+from studygpt.tokenizer.char import Tokenizer
 
 
 def hf_state_dict(model: DialogueModel) -> dict[str, torch.Tensor]:

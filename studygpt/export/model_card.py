@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studygpt.model import DialogueModel
+from studygpt.model.transformer import DialogueModel
 
 # 从 report.md 里摘哪几段（按标题开头匹配）
 REPORT_SECTIONS = ("## 成绩 (scores)", "## 数据 (data)", "## 最终指标")

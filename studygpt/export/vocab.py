@@ -1,13 +1,13 @@
 """词表怎样带出去 (how the vocabulary leaves)：两种分词器，各写成两种外部格式。
 
-字符级分词器 (character tokenizer, tokenizer.py)：
+字符级分词器 (character tokenizer, tokenizer/char.py)：
 - Hugging Face：`tokenizer.json`（`tokenizers` 库）——WordLevel 模型 + "每个字符切一刀"的预分词器，
   于是每个字符恰好一个词元、编号与我们的 vocab.txt 完全相同；词表外的字符 → `<unk>`，和我们一样。
 - GGUF (llama.cpp)：SentencePiece 式的 `llama` 词表——每个字符一个词元，空格写成 `▁`，
   末尾再加 256 个字节词元 `<0x00>`…`<0xFF>`：llama.cpp 遇到词表外的字符会把它拆成 UTF-8 字节，
   没有字节词元它就无法编码（字节回退 byte fallback）。我们的编号 0..V-1 不变，字节词元排在 V..V+255。
 
-字节级 BPE (byte-level BPE, bpe_tokenizer.py)：它本来就是 `tokenizers` 的分词器，也是 GPT-2 那一种，
+字节级 BPE (byte-level BPE, tokenizer/bpe.py)：它本来就是 `tokenizers` 的分词器，也是 GPT-2 那一种，
 两边都有现成的写法，编号一个不变、一个不加：
 - Hugging Face：`tokenizer.json` 就是它自己的 JSON（字节级预分词器、BPE 词表与合并规则、ByteLevel 解码器）；
 - GGUF：`gpt2` 词表——词元照 JSON 里的字节级写法、合并规则 (merges) 写成 "a b"，预分词规则 `gpt-2`
@@ -26,9 +26,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from studygpt.bpe_tokenizer import BPETokenizer
 from studygpt.errors import StudyGPTError
-from studygpt.tokenizer import ASSISTANT, BOS, END, PAD, SPECIAL_TOKENS, UNK, USER, Tokenizer
+from studygpt.tokenizer.bpe import BPETokenizer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import (
+    ASSISTANT,
+    BOS,
+    END,
+    PAD,
+    SPECIAL_TOKENS,
+    UNK,
+    USER,
+)
 
 # 对话模板：只有用户、助手两种角色，没有系统提示 (system prompt)——我们的模型没学过它。
 # {%- -%} 去掉模板自身的换行，输出里只剩对话本身。
@@ -65,9 +74,8 @@ def tokenizer_kind(tokenizer) -> str:
 # ===== 1. Hugging Face：tokenizer.json 与 tokenizer_config.json =====
 def character_backend(tokenizer: Tokenizer):
     """字符级 → tokenizers.Tokenizer：WordLevel 词表 + 每个字符切一刀，编号与 vocab.txt 相同。"""
-    from tokenizers import Regex
+    from tokenizers import Regex, decoders, models, pre_tokenizers
     from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import decoders, models, pre_tokenizers
 
     backend = HFTokenizer(models.WordLevel(dict(tokenizer.vocab), unk_token=UNK))
     # [\s\S] 匹配任意一个字符（包括换行）；isolated：每个字符自成一段，于是一个字符查一次词表

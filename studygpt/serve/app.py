@@ -6,7 +6,7 @@
     POST /v1/chat/completions   聊天补全；stream=true 时用 server-sent events (SSE) 逐词发送
 
 这里只做"协议"：解析请求 → 交给 engine.py 排队生成 → 把结果写成 OpenAI 的 JSON 格式。
-采样、上下文、stop 的规则都在 engine.py 与 generate.py 里。
+采样、上下文、stop 的规则都在 engine.py 与 generation/generate.py 里。
 """
 from __future__ import annotations
 
@@ -29,11 +29,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from studygpt.errors import StudyGPTError
-from studygpt.generate import GenerationSettings, SamplingConfig
-from studygpt.model import DialogueModel
+from studygpt.generation.generate import GenerationSettings, SamplingConfig
+from studygpt.model.transformer import DialogueModel
 from studygpt.serve.engine import Engine, Finish, Generation, Piece
-from studygpt.serve.schemas import CHAT_RESPONSES, ERROR_RESPONSES, ApiError, ChatRequest, validation_error
-from studygpt.tokenizer import Tokenizer
+from studygpt.serve.schemas import (
+    CHAT_RESPONSES,
+    ERROR_RESPONSES,
+    ApiError,
+    ChatRequest,
+    validation_error,
+)
+from studygpt.tokenizer.char import Tokenizer
 
 STATIC = Path(__file__).parent / "static"
 GENERATION_FAILED = "生成时服务器出错 (server error)；详情见服务器日志。"

@@ -33,12 +33,13 @@ from typing import Sequence
 
 import torch
 
-from studygpt.batch_decode import SlotCache, decode_rows
-from studygpt.generate import ReplyText, Step, choose, prefill
-from studygpt.model import DialogueModel, KVCache
-from studygpt.tokenizer import END, SPECIAL_TOKENS, Tokenizer
+from studygpt.generation.batch_decode import SlotCache, decode_rows
+from studygpt.generation.generate import ReplyText, Step, choose, prefill
+from studygpt.model.transformer import DialogueModel, KVCache
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.specials import END, SPECIAL_TOKENS
 
-log = logging.getLogger("studygpt.serve")
+log = logging.getLogger("studygpt.serve.app")
 
 
 # ===== 0. 生成交出的东西：文字片段、结束，以及按 stop 字符串截断 =====

@@ -18,16 +18,16 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from studygpt.chat_format import render_prompt
-from studygpt.generate import GenerationSettings, fit_prompt, prompt_budget
-from studygpt.model import DialogueModel
+from studygpt.generation.generate import GenerationSettings
+from studygpt.model.transformer import DialogueModel
 from studygpt.serve.batcher import Batcher, Finish, Piece, StopBuffer
 from studygpt.serve.schemas import ApiError
-from studygpt.tokenizer import Tokenizer
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import fit_prompt, prompt_budget, render_prompt
 
 __all__ = ["Engine", "Finish", "Generation", "Job", "Piece", "StopBuffer"]
 
-log = logging.getLogger("studygpt.serve")
+log = logging.getLogger("studygpt.serve.app")
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """第 3 章参考答案：对话格式与损失掩码。"""
 from typing import Sequence
 
-from studygpt.tokenizer import Tokenizer
+from studygpt.tokenizer.char import Tokenizer
 
 IGNORE = -100
 

@@ -1,0 +1,259 @@
+"""后训练的三次运行 (post-training runs)：在一个任务上监督微调 (SFT) → 强化学习 (RL) / 偏好微调 (DPO)。
+
+每次运行都从一个已有的检查点出发，用同一个训练循环 (training/trainer.py)，只换数据和目标函数：
+    sft：语言模型损失 lm_loss，数据 = 快速上手的语料 + 任务的训练题（混着学，免得忘了聊天）；
+    rl ：GRPOObjective（posttrain/rl.py），数据 = 每步现抽的回答 RolloutBatches；
+    dpo：DPOObjective（posttrain/dpo.py），数据 = 偏好对 PairBatches。
+检查点、续训 (--resume)、metrics.jsonl 与普通训练相同；另外每隔几步考一次留出题与 20 个固定聊天问题，
+画出曲线 (curves.png)。命令行 `studygpt sft|rl|dpo` 调用这里。
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from studygpt.evaluation.exam import chat_questions, take_exam
+from studygpt.generation.batch_decode import greedy_batch
+from studygpt.model.checkpoint import load_model, resolve_checkpoint
+from studygpt.plotting import plot_metric_panels
+from studygpt.posttrain.dpo import (
+    DPOObjective,
+    Pair,
+    PairBatches,
+    builtin_pairs,
+    evaluate_preferences,
+    read_pairs,
+)
+from studygpt.posttrain.rl import GRPOObjective, RLConfig, RolloutBatches
+from studygpt.posttrain.tasks import (
+    Task,
+    accuracy,
+    get_task,
+    looping_answer,
+    stable_percent,
+)
+from studygpt.recipes.report import write_summary
+from studygpt.training.trainer import TransformerTrainer
+
+
+@dataclass
+class Scores:
+    """一次考试：留出题完全答对的比例、20 个固定聊天问题答对的比例，和几条留出题的回答。"""
+    heldout: float
+    chat: float
+    samples: list[tuple[str, str]]
+
+    def line(self) -> str:
+        return f"留出题 (held-out) {self.heldout:.1%} · 固定聊天问题 (20 chat prompts) {self.chat:.0%}"
+
+
+def take_scores(model, tokenizer, task: Task, problems: int = 200, samples: int = 4) -> Scores:
+    """贪心解码 (greedy) 考一次：结果可复现。"""
+    held = task.heldout_problems(problems)
+    replies = greedy_batch(model, tokenizer, [p.question for p in held], max_length=24)
+    chat = take_exam(model, tokenizer, chat_questions()).accuracy
+    return Scores(accuracy(held, replies), chat, [(p.question, r) for p, r in zip(held[:samples], replies)])
+
+
+def trainer_config(steps: int, lr: float, batch_size: int, seq_len: int, seed: int) -> dict:
+    """后训练的训练设置：步数预算、较小的学习率、不做权重衰减（要留在起点附近，不是往 0 拉）、不早停。"""
+    return {"lr": lr, "max_steps": steps, "warmup_steps": max(1, min(10, steps // 10)), "weight_decay": 0.0,
+            "batch_size": batch_size, "seq_len": seq_len, "seed": seed, "log_every": 1, "check_memory": False,
+            "early_stop_patience": 0, "keep_best": False, "min_lr_ratio": 0.5}
+
+
+def frozen_copy(path) -> torch.nn.Module:
+    """参考模型 (reference)：再加载一遍起点检查点，冻结所有参数。"""
+    reference, _, _ = load_model(path, announce=False)
+    return reference.requires_grad_(False).eval()
+
+
+def save_progress(trainer: TransformerTrainer, clock: "Clock") -> None:
+    """每次考试之后存一份 last/：运行被打断时，同样的命令加 --resume 从这里接着训练（设置与步数预算沿用第一次的）。"""
+    trainer.save(trainer.out_dir / "last", trainer.elapsed_before + clock.seconds()["wall_s"])
+
+
+def exam_hook(first: dict | None, stats: Callable[[], dict], exam: Callable[[TransformerTrainer, dict], tuple[dict, str]],
+              eval_every: int, steps: int, clock: "Clock", log: Callable[[str], None]):
+    """训练器的 on_step：每步把 stats() 记进 metrics.jsonl；每 eval_every 步（和最后一步）考一次 (exam)、
+    打印一行、存 last/ 以便续训。first：第 0 步（训练之前）的考试结果，续训时为 None。"""
+    def on_step(tr: TransformerTrainer) -> None:
+        if first is not None and tr.step == 1:  # 第 0 步的考试：train() 开始时清空了旧记录，所以在这里补记
+            tr.metrics.write({"step": 0, **first})
+        entry = {"step": tr.step, **stats()}
+        due = tr.step % eval_every == 0 or tr.step == steps
+        if due:
+            scores, line = exam(tr, entry)
+            entry.update(scores, **clock.seconds())
+            log(f"  第 {tr.step} 步 · {line} · {clock.text()}")
+        tr.metrics.write(entry)
+        if due:
+            save_progress(tr, clock)
+    return on_step
+
+
+def resume_or_start(trainer: TransformerTrainer, out: Path, resume: bool, log: Callable[[str], None]) -> None:
+    if resume:
+        trainer.resume(out / "last")
+        log(f"从 {out / 'last'} 续训：第 {trainer.step} 步")
+
+
+class Clock:
+    """墙钟时间 (wall) 与本进程的 CPU 时间：机器被别的程序占着时，两者差得多，CPU 时间更能说明算了多少。"""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def text(self) -> str:
+        return f"{time.perf_counter() - self.wall:.0f} 秒 (wall) · CPU {time.process_time() - self.cpu:.0f} 秒"
+
+    def seconds(self) -> dict:
+        return {"wall_s": round(time.perf_counter() - self.wall, 1), "cpu_s": round(time.process_time() - self.cpu, 1)}
+
+
+# ===== 1. 监督微调 (SFT)：让模型在任务上"会一点" =====
+def sft_dialogues(task: Task, problems: int, sloppy: float, seed: int) -> list[list[str]]:
+    """任务的示范 (demonstrations)：problems 道训练题，其中约 sloppy 的比例是"停不下来"的坏示范
+    （答完又把同一句说一遍，见 tasks.looping_answer）——真实的示范数据也不完美，监督学习会把坏习惯一起学去。"""
+    rng = random.Random(seed)
+    return [[p.question, looping_answer(p) if rng.random() < sloppy else p.answer]
+            for p in task.train_problems(problems, seed)]
+
+
+def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: int = 200, lr: float = 1e-3,
+            sloppy: float = 0.0, seed: int = 0, log: Callable[[str], None] = print) -> dict:
+    """从 start 出发，在"快速上手的语料 + problems 道任务训练题"上用语言模型损失训练 steps 步。
+    sloppy：任务示范里坏示范的比例（见 sft_dialogues）。"""
+    from studygpt.batches.packing import PackedBatches
+    from studygpt.batches.windows import build_windows
+    from studygpt.corpus.builtin import builtin_corpus
+    from studygpt.tokenizer.specials import PAD
+    task, out = get_task(task_name), Path(out)
+    model, tokenizer, _ = load_model(start, announce=False)
+    corpus = builtin_corpus(seed)
+    # 混进快速上手的全部语料：只学新题的话，模型会把聊天和两位数加法忘掉 (catastrophic forgetting)
+    dialogues = corpus.own * 6 + corpus.chatterbot + corpus.addition_train + sft_dialogues(task, problems, sloppy, seed)
+    seq_len = model.config.max_len
+    batches = PackedBatches(build_windows(dialogues, tokenizer, seq_len), 16, seq_len, tokenizer.token_id(PAD), seed=seed)
+    before, clock = take_scores(model, tokenizer, task), Clock()
+    log(f"起点 (start) {start}: {before.line()}")
+    config = {**trainer_config(steps, lr, 16, seq_len, seed), "log_every": 10, "min_lr_ratio": 0.1}
+    trainer = TransformerTrainer(model.train(), batches, "cpu", config, tokenizer=tokenizer, out_dir=out,
+                                 progress=False, log=log)
+    trainer.run_info = {"sft": {"start": str(resolve_checkpoint(start)), "task": task_name, "problems": problems,
+                                "sloppy": sloppy}}
+    trainer.train()
+    after = take_scores(model, tokenizer, task)
+    log(f"SFT {steps} 步之后 (after): {after.line()} · {clock.text()}")
+    summary = {"task": task_name, "steps": steps, "sloppy": sloppy, "before": before.__dict__, "after": after.__dict__, **clock.seconds()}
+    write_summary(out, summary)
+    return summary
+
+
+# ===== 2. 强化学习 (RL, GRPO) =====
+def run_rl(start, out, config: RLConfig, steps: int = 80, lr: float = 1e-4, eval_every: int = 10,
+           resume: bool = False, log: Callable[[str], None] = print) -> dict:
+    """从 start 出发做 steps 步 GRPO；每 eval_every 步考一次。resume=True 时从 out/last 接着训练。"""
+    task, out = get_task(config.task), Path(out)
+    model, tokenizer, _ = load_model(start, announce=False)
+    reference = frozen_copy(start)
+    loader = RolloutBatches(model, tokenizer, task, config)
+    objective = GRPOObjective(reference, config)
+    settings = trainer_config(steps, lr, loader.batch_size, model.config.max_len, config.seed)
+    trainer = TransformerTrainer(model.train(), loader, "cpu", settings, tokenizer=tokenizer, out_dir=out,
+                                 progress=False, log=log, objective=objective)
+    trainer.run_info = {"rl": {"start": str(resolve_checkpoint(start)), **config.to_dict()}}
+    first = take_scores(model, tokenizer, task) if not resume else None
+    clock = Clock()
+
+    def exam(tr: TransformerTrainer, entry: dict) -> tuple[dict, str]:
+        scores = take_scores(tr.model, tokenizer, task)
+        return {"heldout_acc": scores.heldout, "chat_acc": scores.chat}, (
+            f"奖励 (reward) {entry['reward']:.2f} · KL {entry['kl']:.4f} · 回答长度 {entry['length']:.1f} · {scores.line()}")
+
+    trainer.on_step = exam_hook({"heldout_acc": first.heldout, "chat_acc": first.chat} if first else None,
+                                lambda: {**loader.last_stats, **objective.last}, exam, eval_every, steps, clock, log)
+    resume_or_start(trainer, out, resume, log)
+    if first is not None:
+        log(f"起点 (start) {start}: {first.line()}")
+    trainer.train()
+    final = take_scores(model, tokenizer, task)
+    plot_metric_panels(trainer.history, out / "curves.png", [
+        ("reward", "平均奖励 (mean reward)"), ("heldout_acc", "留出题答对 (held-out exact)"),
+        ("kl", "KL(π‖π_ref)"), ("length", "回答长度 (reply tokens)")])
+    summary = {"task": config.task, "steps": trainer.step, "rl": config.to_dict(), "lr": lr,
+               "before": first.__dict__ if first else None, "after": final.__dict__, **clock.seconds()}
+    write_summary(out, summary)
+    log(f"完成 (done): {final.line()} · {clock.text()} · 曲线 {out / 'curves.png'}")
+    return summary
+
+
+# ===== 3. 偏好微调 (DPO) =====
+def load_preferences(pairs: str, task_name: str, seed: int, count: int = 2000) -> tuple[list[Pair], list[Pair]]:
+    """"builtin" → 任务的内置偏好（训练题与留出题各出一份）；否则读 JSONL 文件，按提示的哈希留出约 10%。"""
+    task = get_task(task_name)
+    if pairs == "builtin":
+        return builtin_pairs(task.train_problems(count, seed), seed), builtin_pairs(task.heldout_problems(200), seed + 1)
+    items = read_pairs(pairs)
+    heldout = [p for p in items if stable_percent(p.prompt) < 10]
+    train = [p for p in items if stable_percent(p.prompt) >= 10]
+    return (train, heldout) if heldout and train else (items, items)
+
+
+def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: float = 0.1, steps: int = 60,
+            lr: float = 1e-4, batch_size: int = 16, eval_every: int = 10, seed: int = 0, resume: bool = False,
+            log: Callable[[str], None] = print, sft_weight: float = 0.0) -> dict:
+    """从 start 出发在偏好对上做 steps 步 DPO；每 eval_every 步在留出的偏好对上算偏好准确率。
+
+    sft_weight > 0 时损失再加 sft_weight × chosen 的 SFT 损失（见 dpo.DPOObjective）。"""
+    task, out = get_task(task_name), Path(out)
+    train_pairs, heldout_pairs = load_preferences(pairs, task_name, seed)
+    model, tokenizer, _ = load_model(start, announce=False)
+    reference = frozen_copy(start)
+    loader = PairBatches(train_pairs, tokenizer, reference, batch_size, seed)
+    objective = DPOObjective(beta, sft_weight)
+    settings = trainer_config(steps, lr, batch_size, model.config.max_len, seed)
+    trainer = TransformerTrainer(model.train(), loader, "cpu", settings, tokenizer=tokenizer, out_dir=out,
+                                 progress=False, log=log, objective=objective)
+    trainer.run_info = {"dpo": {"start": str(resolve_checkpoint(start)), "pairs": pairs, "beta": beta,
+                                "sft_weight": sft_weight, "task": task_name}}
+    log(f"偏好对 (pairs): 训练 {len(train_pairs)} · 留出 {len(heldout_pairs)}")
+
+    def held() -> dict:
+        return evaluate_preferences(model, reference, heldout_pairs, tokenizer, beta)
+
+    first = (held(), take_scores(model, tokenizer, task)) if not resume else None
+    clock = Clock()
+
+    def exam(tr: TransformerTrainer, entry: dict) -> tuple[dict, str]:
+        h = {f"heldout_{k}": v for k, v in held().items()}
+        return h, (f"留出偏好准确率 (held-out pref acc) {h['heldout_pref_acc']:.1%} · margin {h['heldout_margin']:.2f} · "
+                   f"log π 变化 chosen {h['heldout_chosen_shift']:+.2f} / rejected {h['heldout_rejected_shift']:+.2f}")
+
+    trainer.on_step = exam_hook({f"heldout_{k}": v for k, v in first[0].items()} if first else None,
+                                lambda: {f"train_{k}": v for k, v in objective.last.items()}, exam, eval_every, steps,
+                                clock, log)
+    resume_or_start(trainer, out, resume, log)
+    if first is not None:
+        log(f"起点 (start): 留出偏好准确率 {first[0]['pref_acc']:.1%} · loss {first[0]['loss']:.3f} · {first[1].line()}")
+    trainer.train()
+    after_prefs, after = held(), take_scores(model, tokenizer, task)
+    plot_metric_panels(trainer.history, out / "curves.png", [
+        ("train_loss", "DPO 损失 (train loss)"), ("heldout_margin", "留出 margin"),
+        ("heldout_pref_acc", "留出偏好准确率 (held-out pref acc)"),
+        ("heldout_chosen_shift", "chosen 的 log π − log π_ref")])
+    summary = {"pairs": pairs, "beta": beta, "sft_weight": sft_weight, "steps": trainer.step, "lr": lr,
+               "before": {"prefs": first[0], "scores": first[1].__dict__} if first else None,
+               "after": {"prefs": after_prefs, "scores": after.__dict__}, **clock.seconds()}
+    write_summary(out, summary)
+    log(f"完成 (done): 留出偏好准确率 {after_prefs['pref_acc']:.1%} · margin {after_prefs['margin']:.2f} · "
+        f"log π 变化 chosen {after_prefs['chosen_shift']:+.2f} / rejected {after_prefs['rejected_shift']:+.2f} · "
+        f"{after.line()} · {clock.text()}")
+    return summary
+
+

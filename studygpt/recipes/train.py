@@ -1,0 +1,179 @@
+"""一次完整的训练运行 (a training run)：把各个模块按数据流串起来。
+
+    读语料 (corpus/read.py) → 建词表 (tokenizer/char.py) → 渲染、打包 (tokenizer/chat_format.py, batches/packing.py)
+    → 建模型 (model/transformer.py) → 训练 (training/trainer.py) → 检查点 (model/checkpoint.py)
+
+`studygpt train` 与 `studygpt quickstart` 都调用这里，所以两者走的是同一条路。
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from studygpt.batches.packing import PackedBatches
+from studygpt.batches.windows import cached_windows
+from studygpt.corpus.read import read_dialogues, split_validation
+from studygpt.errors import StudyGPTError
+from studygpt.hardware import (
+    fewer_threads_if_faster,
+    pick_device,
+    use_fewer_threads_if_faster,
+)
+from studygpt.model.checkpoint import read_meta, resolve_checkpoint
+from studygpt.model.transformer import DialogueModel, ModelConfig
+from studygpt.recipes.presets import get_preset
+from studygpt.recipes.report import finish_run
+from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.load import load_tokenizer
+from studygpt.tokenizer.specials import PAD
+from studygpt.training.distributed import setup_distributed
+from studygpt.training.optim import TrainConfig
+from studygpt.training.trainer import TransformerTrainer
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """一次运行的全部设置；存进检查点的 config.json，续训时原样读回。"""
+    data: list[str]
+    out: str
+    preset: str = "tiny"
+    val: str | None = None
+    val_fraction: float = 0.02
+    model: dict = dataclasses.field(default_factory=dict)   # 覆盖预设的模型设置
+    train: dict = dataclasses.field(default_factory=dict)   # 覆盖预设的训练设置
+    max_vocab_size: int | None = None
+    device: str | None = None
+    tokenizer: str | None = None  # 现成的分词器目录（`studygpt tokenizer train` 的输出）；不给时按语料建字符级词表
+    threads: int | None = None    # CPU 上用几个线程；None = PyTorch 的默认（每个核一个）。续训时沿用，数值才一样
+
+
+def split_overrides(overrides: dict) -> tuple[dict, dict, dict]:
+    """把 `--key value` 分到模型配置、训练配置和其他（max_vocab_size）里；未知的键报错。"""
+    model_keys = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    model, train, other = {}, {}, {}
+    for key, value in overrides.items():
+        if key in model_keys:
+            model[key] = value
+        elif key in train_keys:
+            train[key] = value
+        elif key == "max_vocab_size":
+            other[key] = value
+        else:
+            raise StudyGPTError(f"未知的设置 --{key}；模型设置：{sorted(model_keys)}；训练设置：{sorted(train_keys)}。")
+    return model, train, other
+
+
+def load_corpus(spec: RunSpec, log: Callable[[str], None]) -> tuple[list, list]:
+    """读训练语料（可以多个文件）与验证语料；没给验证文件时从训练语料留出一小部分。"""
+    train = []
+    for path in spec.data:
+        dialogues, report = read_dialogues(path)
+        log(report.summary())
+        train += dialogues
+    if spec.val:
+        val, report = read_dialogues(spec.val)
+        log(report.summary())
+    else:
+        train, val = split_validation(train, spec.val_fraction)
+        log(f"验证集 (validation): 从训练语料留出 {len(val):,} 段对话")
+    return train, val
+
+
+def set_cpu_threads(spec: RunSpec, log: Callable[[str], None], auto: bool = False) -> None:
+    """CPU 上用几个线程：spec.threads 给了就用它；否则实测一下，别的程序占着 CPU、少用线程更快时说出来。
+
+    auto=True（按时间训练的快速上手）时直接改用更快的线程数并记进 spec（续训沿用）；平常的训练只给建议：
+    线程数会改变浮点求和的顺序，同样的设置应当给出同样的数，所以要你自己决定（--threads）。
+    """
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+        log(f"线程 (threads): {spec.threads}（--threads）")
+        return
+    if auto:
+        if (faster := use_fewer_threads_if_faster()) is not None:
+            spec.threads = faster.threads
+            log(f"线程 (threads): {faster.reason}；按时间训练，改用 {faster.threads} 个线程")
+    elif (faster := fewer_threads_if_faster()) is not None:
+        log(f"线程 (threads): {faster.reason}；加 --threads {faster.threads} 会更快")
+
+
+def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tokenizer: Tokenizer | None = None,
+                  log: Callable[[str], None] = print, auto_threads: bool = False, **trainer_kwargs) -> TransformerTrainer:
+    """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。auto_threads：见 set_cpu_threads。"""
+    preset = get_preset(spec.preset)
+    model_cfg = {**preset["model"], **spec.model}
+    train_cfg = {**preset["train"], **spec.train}
+    train_cfg.setdefault("seq_len", model_cfg["max_len"])
+    config = TrainConfig.from_dict(train_cfg)
+    if config.seq_len > model_cfg["max_len"]:
+        raise StudyGPTError(f"seq_len={config.seq_len} 不能大于模型的 max_len={model_cfg['max_len']}。")
+    if tokenizer is None and spec.tokenizer:
+        tokenizer = load_tokenizer(spec.tokenizer)
+    if tokenizer is None:
+        max_vocab = spec.max_vocab_size or preset["max_vocab_size"]
+        tokenizer = Tokenizer().build_vocab((t for d in train_dialogues for t in d), max_vocab_size=max_vocab)
+    info, dist_device = setup_distributed(spec.device)  # torchrun 启动时建立进程组，否则单进程
+    pad = tokenizer.token_id(PAD)
+    # 渲染好的窗口缓存在 <out>/token_cache/：语料与词表不变时，下次运行直接内存映射读回（见 batches/windows.py）
+    cache = {"sources": spec.data + ([spec.val] if spec.val else []), "tokenizer": tokenizer,
+             "max_length": config.seq_len, "split": {"val": spec.val, "val_fraction": spec.val_fraction},
+             "log": log if info.is_main else (lambda text: None)}
+    train_windows = cached_windows(Path(spec.out) / "token_cache" / "train", dialogues=train_dialogues, **cache)
+    val_windows = cached_windows(Path(spec.out) / "token_cache" / "val", dialogues=val_dialogues, **cache)
+    shard = {"rank": info.rank, "world_size": info.world_size}  # 每个进程只取全局批次里属于自己的行
+    train_batches = PackedBatches(train_windows, config.batch_size, config.seq_len, pad, seed=config.seed, **shard)
+    val_batches = PackedBatches(val_windows, config.batch_size, config.seq_len, pad,
+                                shuffle=False, drop_last=False, **shard) if val_windows else None
+    if len(train_batches) == 0:
+        raise StudyGPTError(f"训练数据太少：{len(train_windows)} 个窗口凑不满一个批次 (batch_size={config.batch_size})；"
+                            "请多给些数据或减小 --batch-size。")
+    if not info.is_main:
+        log = lambda text: None  # noqa: E731  只有 0 号进程打印
+    log(f"词表 (vocab): {tokenizer.vocab_size:,} · 训练窗口 (windows): {len(train_windows):,} · "
+        f"每 epoch {len(train_batches):,} 个批次 · 打包后填充比例 (padding): {train_batches.padding_fraction():.1%}")
+    torch.manual_seed(config.seed)
+    model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **model_cfg))
+    device = dist_device or pick_device(spec.device)
+    if device.type == "cpu" and not info.enabled:  # torchrun 的多个进程：线程数由 torchrun（OMP_NUM_THREADS）定
+        set_cpu_threads(spec, log, auto_threads)
+    if info.enabled:
+        log(f"数据并行 (DDP): {info.world_size} 个进程，后端 {'nccl' if device.type == 'cuda' else 'gloo'}，"
+            f"全局批大小 {config.batch_size} = 每进程 {config.batch_size // info.world_size} × {info.world_size}")
+    trainer = TransformerTrainer(model, train_batches, device, config, val_loader=val_batches,
+                                 tokenizer=tokenizer, out_dir=spec.out, log=log, **trainer_kwargs)
+    trainer.run_info = {"run": dataclasses.asdict(spec)}
+    trainer.data_stats = {"训练对话 (train dialogues)": f"{len(train_dialogues):,}",
+                          "验证对话 (val dialogues)": f"{len(val_dialogues):,}",
+                          "训练窗口 (windows)": f"{len(train_windows):,}",
+                          "训练字符 (chars)": f"{sum(len(t) for d in train_dialogues for t in d):,}",
+                          "词表 (vocab)": f"{tokenizer.vocab_size:,}",
+                          "打包后填充比例 (padding)": f"{train_batches.padding_fraction():.1%}"}
+    return trainer
+
+
+def train_from_spec(spec: RunSpec, log: Callable[[str], None] = print, **trainer_kwargs) -> tuple[TransformerTrainer, dict]:
+    train, val = load_corpus(spec, log)
+    trainer = build_trainer(spec, train, val, log=log, **trainer_kwargs)
+    return trainer, finish_run(trainer, trainer.train(), val, log)
+
+
+def resume_from(out: str | Path, log: Callable[[str], None] = print, **trainer_kwargs) -> tuple[TransformerTrainer, dict]:
+    """`studygpt train --resume runs/NAME`：读回当时的设置与词表，从 last 检查点接着训练。"""
+    ckpt = resolve_checkpoint(Path(out) / "last" if (Path(out) / "last").exists() else out)
+    meta = read_meta(ckpt)
+    if "run" not in meta:
+        raise StudyGPTError(f"{ckpt}/config.json 里没有运行设置 (run)，不是 `studygpt train` 产生的，无法自动续训。")
+    spec = RunSpec(**meta["run"])
+    spec.out = str(out)
+    tokenizer = load_tokenizer(ckpt)
+    train, val = load_corpus(spec, log)
+    trainer = build_trainer(spec, train, val, tokenizer=tokenizer, log=log, **trainer_kwargs)
+    trainer.resume(ckpt)
+    log(f"从 {ckpt} 续训：第 {trainer.step} 步，epoch {trainer.epoch}")
+    return trainer, finish_run(trainer, trainer.train(), val, log)
+
+
