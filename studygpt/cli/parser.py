@@ -1,6 +1,6 @@
 """命令行 `studygpt`（也可以 `python -m studygpt`）。每个子命令只解析参数，然后调用库里的函数。
 
-    studygpt train --data FILE.conv [--val FILE] --out runs/NAME [--preset tiny|small|study] [--key value …]
+    studygpt train --data FILE.conv [--val FILE] --out runs/NAME [--preset tiny|small|study|auto] [--key value …]
     studygpt train --resume runs/NAME
     studygpt chat runs/NAME            交互式多轮聊天（也能从管道读输入）
     studygpt generate runs/NAME "你好"  生成一条回答
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", help="训练语料：.conv / .jsonl / .tsv，可以多个")
     p.add_argument("--val", default=None, help="验证语料；不给时从训练语料留出 2%%")
     p.add_argument("--out", default=None, help="输出目录，如 runs/mymodel")
-    p.add_argument("--preset", default="tiny", help="tiny | small | study（512/8/4/256 的结构）")
+    p.add_argument("--preset", default="tiny", help="tiny | small | study（512/8/4/256 的结构）| auto（按 --max-minutes 的预算在这台机器上实测后定大小）")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
     add_tokenizer_arg(p)
     add_device_arg(p)

@@ -3,7 +3,8 @@
 每套只写和默认值不同的几项，其余由 ModelConfig / TrainConfig 的默认值给出：
 - tiny：CPU 上几分钟就能学会内置语料（快速上手 quickstart 用），约 0.6M 参数；
 - small：更大的 CPU/GPU 练习模型；
-- study：就是默认值，512/8/4/256、10000 字词表，适合 GPU 上训练完整语料。
+- study：就是默认值，512/8/4/256、10000 字词表，适合 GPU 上训练完整语料；
+- auto：按时间预算（--max-minutes）在这台机器上实测后定大小（见 sizing.py），上下文 256。
 训练的每行长度 seq_len 没写时等于模型的 max_len。
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ PRESETS: dict[str, dict] = {
     "tiny": {"model": {"d_model": 128, "n_head": 4, "n_layers": 2, "max_len": 192}, "train": {"lr": 3e-3}},
     "small": {"model": {"d_model": 256, "n_head": 4}, "train": {"lr": 2e-3}},
     "study": {"model": {}, "train": {}},
+    "auto": {"model": {"max_len": 256}, "train": {}},  # 其余由 sizing.py 按预算选，写进运行设置
 }
 
 

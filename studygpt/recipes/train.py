@@ -26,6 +26,7 @@ from studygpt.model.checkpoint import read_meta, resolve_checkpoint
 from studygpt.model.transformer import DialogueModel, ModelConfig
 from studygpt.recipes.presets import get_preset
 from studygpt.recipes.report import finish_run
+from studygpt.recipes.sizing import learning_rate, size_for_budget
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.load import load_tokenizer
 from studygpt.tokenizer.specials import PAD
@@ -48,6 +49,7 @@ class RunSpec:
     device: str | None = None
     tokenizer: str | None = None  # 现成的分词器目录（`studygpt tokenizer train` 的输出）；不给时按语料建字符级词表
     threads: int | None = None    # CPU 上用几个线程；None = PyTorch 的默认（每个核一个）。续训时沿用，数值才一样
+    sizing: dict | None = None    # --preset auto 选的大小与理由（recipes/sizing.py）；续训时沿用，不再实测
 
 
 def split_overrides(overrides: dict) -> tuple[dict, dict, dict]:
@@ -101,6 +103,22 @@ def set_cpu_threads(spec: RunSpec, log: Callable[[str], None], auto: bool = Fals
         log(f"线程 (threads): {faster.reason}；加 --threads {faster.threads} 会更快")
 
 
+def size_to_budget(spec: RunSpec, config: TrainConfig, train_batches: PackedBatches, vocab_size: int,
+                   device: torch.device, log: Callable[[str], None]) -> None:
+    """--preset auto：实测这台机器，按预算选模型大小（recipes/sizing.py），写进 spec.model / spec.train / spec.sizing。
+    用 --key value 给了的模型设置和学习率优先。"""
+    if not config.max_minutes:
+        raise StudyGPTError("--preset auto 按时间预算选模型大小：请同时给 --max-minutes N（例如 --max-minutes 5）。")
+    corpus_tokens = int(train_batches.lengths.sum())
+    choice = size_for_budget(lambda: iter(train_batches), vocab_size, corpus_tokens, config.max_minutes, device,
+                             config.use_amp)
+    for line in choice.lines():
+        log(line)
+    spec.sizing = dataclasses.asdict(choice)
+    spec.model = {**choice.model(), **spec.model}
+    spec.train = {"lr": learning_rate(spec.model["d_model"]), **spec.train}
+
+
 def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tokenizer: Tokenizer | None = None,
                   log: Callable[[str], None] = print, auto_threads: bool = False, **trainer_kwargs) -> TransformerTrainer:
     """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。auto_threads：见 set_cpu_threads。"""
@@ -131,15 +149,19 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
     if len(train_batches) == 0:
         raise StudyGPTError(f"训练数据太少：{len(train_windows)} 个窗口凑不满一个批次 (batch_size={config.batch_size})；"
                             "请多给些数据或减小 --batch-size。")
+    device = dist_device or pick_device(spec.device)
+    if device.type == "cpu" and not info.enabled:  # torchrun 的多个进程：线程数由 torchrun（OMP_NUM_THREADS）定
+        set_cpu_threads(spec, log, auto_threads)
+    if spec.preset == "auto" and spec.sizing is None:  # 续训时 spec.sizing 已经有了：沿用当时的选择
+        size_to_budget(spec, config, train_batches, tokenizer.vocab_size, device, log)
+        model_cfg = {**preset["model"], **spec.model}
+        config = TrainConfig.from_dict({**train_cfg, **spec.train})
     if not info.is_main:
         log = lambda text: None  # noqa: E731  只有 0 号进程打印
     log(f"词表 (vocab): {tokenizer.vocab_size:,} · 训练窗口 (windows): {len(train_windows):,} · "
         f"每 epoch {len(train_batches):,} 个批次 · 打包后填充比例 (padding): {train_batches.padding_fraction():.1%}")
     torch.manual_seed(config.seed)
     model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **model_cfg))
-    device = dist_device or pick_device(spec.device)
-    if device.type == "cpu" and not info.enabled:  # torchrun 的多个进程：线程数由 torchrun（OMP_NUM_THREADS）定
-        set_cpu_threads(spec, log, auto_threads)
     if info.enabled:
         log(f"数据并行 (DDP): {info.world_size} 个进程，后端 {'nccl' if device.type == 'cuda' else 'gloo'}，"
             f"全局批大小 {config.batch_size} = 每进程 {config.batch_size // info.world_size} × {info.world_size}")
