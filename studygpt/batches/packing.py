@@ -87,8 +87,12 @@ class PackedBatches:
             self._cache = (self.epoch, rows)
         return self._cache[1]
 
+    def num_rows(self) -> int:
+        """本 epoch 打包出的行数：一行可装好几个窗口，所以行数 ≤ 窗口数；drop_last 时凑不满 batch_size 行就没有批次。"""
+        return len(self._rows())
+
     def __len__(self) -> int:
-        rows = len(self._rows())
+        rows = self.num_rows()
         return rows // self.batch_size if self.drop_last else math.ceil(rows / self.batch_size)
 
     def __iter__(self) -> Iterator[dict]:

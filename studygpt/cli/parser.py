@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "train":
         parser.error(f"无法识别的参数：{' '.join(extra)}")
     try:
+        commands.check_out(args)  # --out 不能用时，开工之前就停
         return getattr(commands, f"cmd_{args.handler}")(args, parse_overrides(extra) if extra else {})
     except StudyGPTError as err:
         print(f"错误 (error): {err}", file=sys.stderr)

@@ -143,8 +143,9 @@ def finetune(run: str, out: str, data: list[str] | None = None, example: str | N
     train_batches = PackedBatches(build_windows(train, tokenizer, seq_len), batch_size, seq_len, pad, seed=seed)
     val_batches = PackedBatches(build_windows(val, tokenizer, seq_len), batch_size, seq_len, pad,
                                 shuffle=False, drop_last=False) if val else None
-    if len(train_batches) == 0:
-        raise StudyGPTError(f"微调数据太少：{len(train)} 段对话凑不满一个批次 (batch_size={batch_size})；请多给些数据。")
+    if len(train_batches) == 0:  # 不满一批的尾巴被丢掉：一批也凑不满，训练就一步也走不了
+        raise StudyGPTError(f"微调数据打包后只有 {train_batches.num_rows()} 行（{len(train)} 段训练对话），"
+                            f"少于一批 {batch_size} 行：请多给些微调对话。")
     print(f"微调数据 (data): 训练 {len(train)} 段对话，验证 {len(val)} 段")
     if example:
         result.exams["before"] = persona_exams(model, tokenizer, seed)

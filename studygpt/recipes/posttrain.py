@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from studygpt.errors import StudyGPTError
 from studygpt.evaluation.exam import chat_questions, take_exam
 from studygpt.generation.batch_decode import greedy_batch
 from studygpt.model.checkpoint import load_model, resolve_checkpoint
@@ -140,6 +141,8 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
     dialogues = corpus.own * 6 + corpus.chatterbot + corpus.addition_train + sft_dialogues(task, problems, sloppy, seed)
     seq_len = model.config.max_len
     batches = PackedBatches(build_windows(dialogues, tokenizer, seq_len), 16, seq_len, tokenizer.token_id(PAD), seed=seed)
+    if len(batches) == 0:  # 内置语料总在里面，平常不会发生；语料被换掉时，宁可一句话停下也不空转
+        raise StudyGPTError(f"SFT 数据打包后只有 {batches.num_rows()} 行，少于一批 16 行：请用更多任务训练题（--problems）。")
     before, clock = take_scores(model, tokenizer, task), Clock()
     log(f"起点 (start) {start}: {before.line()}")
     config = {**trainer_config(steps, lr, 16, seq_len, seed), "log_every": 10, "min_lr_ratio": 0.1}
@@ -213,6 +216,11 @@ def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: f
     sft_weight > 0 时损失再加 sft_weight × chosen 的 SFT 损失（见 dpo.DPOObjective）。"""
     task, out = get_task(task_name), Path(out)
     train_pairs, heldout_pairs = load_preferences(pairs, task_name, seed)
+    if batch_size < 1:
+        raise StudyGPTError(f"--batch-size {batch_size} 必须 ≥ 1。")
+    if len(train_pairs) < batch_size:  # PairBatches 丢掉不满一批的尾巴：一批也凑不满，每个 epoch 就一步也走不了
+        raise StudyGPTError(f"训练用的偏好对（按提示留出约 10% 做考试之后）只有 {len(train_pairs)} 条，少于一批 {batch_size} 条："
+                            f"请给更多偏好对，或用 --batch-size {len(train_pairs)}。")
     model, tokenizer, _ = load_model(start, announce=False)
     reference = frozen_copy(start)
     loader = PairBatches(train_pairs, tokenizer, reference, batch_size, seed)

@@ -146,9 +146,10 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
     train_batches = PackedBatches(train_windows, config.batch_size, config.seq_len, pad, seed=config.seed, **shard)
     val_batches = PackedBatches(val_windows, config.batch_size, config.seq_len, pad,
                                 shuffle=False, drop_last=False, **shard) if val_windows else None
-    if len(train_batches) == 0:
-        raise StudyGPTError(f"训练数据太少：{len(train_windows)} 个窗口凑不满一个批次 (batch_size={config.batch_size})；"
-                            "请多给些数据或减小 --batch-size。")
+    if len(train_batches) == 0:  # 不满一批的尾巴被丢掉 (drop_last)：一批也凑不满，每个 epoch 就一步也走不了
+        rows = train_batches.num_rows()
+        raise StudyGPTError(f"训练数据打包后只有 {rows} 行（{len(train_windows)} 个窗口），少于一批 {config.batch_size} 行："
+                            f"请多给些训练数据，或用 --batch-size {max(rows, 1)}。")
     device = dist_device or pick_device(spec.device)
     if device.type == "cpu" and not info.enabled:  # torchrun 的多个进程：线程数由 torchrun（OMP_NUM_THREADS）定
         set_cpu_threads(spec, log, auto_threads)

@@ -207,7 +207,7 @@ class TransformerTrainer:
         self._window, self._step_seconds, first_step = [0, time.perf_counter()], [], self.step + 1
         elapsed, done = self.elapsed_before, self.scheduler.finished  # 续训一个已经训完的运行：一步也不多走
         while not done and (c.max_epochs is None or self.epoch < c.max_epochs):
-            batches = self._micro_batches()
+            batches, steps_before, from_start = self._micro_batches(), self.step, self.batch_in_epoch == 0
             # ===== 2. 一个 epoch：每 grad_accum_steps 个小批次做一次更新 =====
             while not done:
                 t0 = time.perf_counter()
@@ -234,6 +234,11 @@ class TransformerTrainer:
                 done = self.scheduler.finished or self.guard.should_stop or (
                     until_step is not None and self.step >= until_step)
                 done = bool(distributed.all_reduce_max(float(done), self.device))  # 各进程必须同时停下
+            if from_start and self.step == steps_before:  # 从头走完一个 epoch 却一步也没走：再开一个 epoch 也一样
+                bar.close()
+                self.metrics.close()
+                raise StudyGPTError(f"第 {self.epoch} 个 epoch 一个批次也没有产出 (empty epoch)，训练不会前进："
+                                    "请给更多训练数据，或减小 --batch-size。")
             # ===== 4. epoch 结束：记下边界，验证一次（这一步还没验证过的话），按 save_every 另存 =====
             if not done or (hasattr(self.train_loader, "__len__") and self.batch_in_epoch >= len(self.train_loader)):
                 self.metrics.write({"step": self.step, "epoch": self.epoch, "epoch_end": True})
