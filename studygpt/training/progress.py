@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 from tqdm import tqdm
 
@@ -66,7 +66,7 @@ class ProgressDisplay:
         self.mode = "off"
         self.bar: tqdm | None = None
 
-    def start(self, total: int | None, initial: int = 0) -> "ProgressDisplay":
+    def start(self, total: int | None, initial: int = 0) -> ProgressDisplay:
         """训练开始：选显示方式。进度条写 stderr、日志行写 stdout，两个都是终端才画进度条——
         `| cat` 时 stderr 仍是终端，但日志行要经过管道才到屏幕，会晚于进度条的重画、又粘到它后面。"""
         stream = self.stream if self.stream is not None else sys.stderr
