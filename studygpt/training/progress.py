@@ -74,8 +74,8 @@ class ProgressDisplay:
             self.mode = "off"
         elif is_terminal(stream) and is_terminal(sys.stdout):
             self.mode = "bar"
-            self.bar, self.bar_stream = tqdm(total=total, initial=initial, file=stream, unit="step",
-                                             dynamic_ncols=True), stream
+            self.bar = tqdm(total=total, initial=initial, file=stream, unit="step", dynamic_ncols=True)
+            self.bar_stream = stream
             # 训练中的 Python 警告也写在进度条上方（close 时换回原来的 showwarning）
             self._showwarning, warnings.showwarning = warnings.showwarning, self._warning_above_bar
         else:
@@ -90,6 +90,7 @@ class ProgressDisplay:
         """写一行日志。进度条在屏幕上时：擦掉它 → 写这一行 → 画回来，这一行于是留在进度条上方。"""
         if self.bar is None:
             self.log(text)
+            sys.stdout.flush()  # 管道里的 stdout 整块缓冲 (block-buffered)：不冲一下，`| tee log` 要攒够几 KB 才看到
             return
         with tqdm.external_write_mode(file=self.bar_stream):
             self.log(text)
@@ -125,7 +126,7 @@ class ProgressDisplay:
         # 所以第一步之后还没有可外推的数，不写
         p = self.progress
         remaining = self.elapsed * (1 - p) / p if 0 < p < 1 and self.step > self.initial + 1 else None
-        self.log(progress_line(self.step, self.total, p, w["loss_sum"] / w["steps"], speed, self.elapsed, remaining))
+        self.write(progress_line(self.step, self.total, p, w["loss_sum"] / w["steps"], speed, self.elapsed, remaining))
         self.window = {"start": now, "tokens": 0, "loss_sum": 0.0, "steps": 0}
         self.shown_step, self.next_line_at = self.step, now + self.every_s
 
