@@ -33,6 +33,7 @@ from studygpt.evaluation.metrics import EVAL_SEEDS, EVAL_SETTINGS
 from studygpt.generation.generate import GenerationSettings
 from studygpt.model.transformer import ModelConfig
 from studygpt.training.optim import TrainConfig
+from studygpt.training.progress import LINE_EVERY_S
 
 # 旧写法 → 新写法（隐藏的别名）：(子命令, 旧选项) → 新选项。下划线写法不用列在这里，canonical_flags 统一换成连字符。
 OLD_NAMES = {**{(command, "--steps"): "--max-steps" for command in ("sft", "rl", "dpo")},
@@ -79,6 +80,12 @@ def parse_overrides(extra: list[str]) -> dict:
 
 def add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择（有 GPU 就用）")
+
+
+def add_progress_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help=f"显示训练进度：终端里是一条进度条；输出不是终端（管道、文件、CI 日志、notebook）时"
+                   f"每 {LINE_EVERY_S:g} 秒一行普通文字，没有回车 (\\r)。--no-progress 两样都不显示，验证行等日志照常")
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
@@ -171,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tokenizer_arg(p)
     add_device_arg(p)
     add_threads_arg(p)
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
+    add_progress_arg(p)
 
     p = add_command(sub, "chat", help="交互式聊天 (chat)", description="多轮聊天。命令：/reset 清空历史，/help 帮助，"
                     "/set temperature 0.9 修改采样设置；exit / quit / bye 退出。也可以从管道读入。")
@@ -196,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_arg(p)
     add_threads_arg(p)
     p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True, help="训练完在终端里开始聊天")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
+    add_progress_arg(p)
 
     p = add_command(sub, "data", help="下载真实语料 (download corpora)", description="语料工具。")
     data_sub = p.add_subparsers(dest="data_command", required=True)
@@ -298,7 +305,7 @@ def add_lab_commands(sub) -> None:
     p.add_argument("--lr", type=float, default=5e-3, help="学习率；默认 %(default)s")
     p.add_argument("--seed", type=int, default=0)
     add_device_arg(p)
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="显示进度条")
+    add_progress_arg(p)
 
 
 

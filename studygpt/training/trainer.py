@@ -6,7 +6,8 @@ train() 从上到下就是一次训练：
     1. 开训之前：精度与预测（内存放不下就停）→ 2. 一个个优化步 → 3. 按进度验证，验证损失创新低就存 best/
     → 4. 每个 epoch 末再验证一次 → 早停 → 5. 最后存 last/、画曲线
 旁边的事各有各的家：学习率与进度 training/optim.py · 检查点 model/checkpoint.py · 续训状态 training/state.py · 指标 training/metrics_log.py ·
-曲线 plotting.py · 过拟合与早停 training/overfit.py · 训练前的预测 training/forecast.py · 多进程 training/distributed.py。
+曲线 plotting.py · 过拟合与早停 training/overfit.py · 训练前的预测 training/forecast.py · 多进程 training/distributed.py ·
+进度条与日志行 training/progress.py。
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from studygpt.errors import StudyGPTError
 from studygpt.hardware import choose_precision
@@ -38,6 +38,7 @@ from studygpt.training.optim import (
     validation_batches,
 )
 from studygpt.training.overfit import OverfitGuard
+from studygpt.training.progress import ProgressDisplay
 from studygpt.training.state import restore_trainer, save_trainer
 from studygpt.training.validation import evaluate_loss, loss_summary
 
@@ -90,7 +91,7 @@ class TransformerTrainer:
 
     def __init__(self, model: DialogueModel, train_loader, device, config, val_loader=None,
                  tokenizer: Tokenizer | None = None, out_dir: str | Path = "data", progress: bool = True,
-                 on_step: Callable[["TransformerTrainer"], None] | None = None, log: Callable[[str], None] = tqdm.write,
+                 on_step: Callable[["TransformerTrainer"], None] | None = None, log: Callable[[str], None] = print,
                  objective: Callable[[torch.nn.Module, dict], tuple[torch.Tensor, int]] = lm_loss):
         self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(dict(config))
         c = self.config
@@ -103,7 +104,8 @@ class TransformerTrainer:
         self.dist = distributed.current()
         # 多进程时只有 0 号进程打印、画进度条、写文件
         self.out_dir, self.progress, self.on_step = Path(out_dir), progress and self.dist.is_main, on_step
-        self.log = log if self.dist.is_main else (lambda text: None)
+        self.display = ProgressDisplay(log if self.dist.is_main else (lambda text: None), enabled=self.progress)
+        self.log = self.display.write  # 训练中的日志行都从这里走：有进度条时写在进度条上方（见 training/progress.py）
         torch.manual_seed(c.seed)
         self.precision = choose_precision(self.device, c.use_amp)
         self.objective = objective
@@ -202,7 +204,7 @@ class TransformerTrainer:
         if c.check_memory:
             self.forecast.check_fits(getattr(self.train_loader, "batch_size", None) or c.batch_size, c.grad_accum_steps)
         self.val_mark = int(self.scheduler.progress * c.eval_points)  # 续训时已经走过的验证刻度
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
+        bar = self.display.start(self.total_steps, initial=self.step)  # 终端里是进度条，否则每隔几秒一行
         start = time.perf_counter() - self.elapsed_before
         self._window, self._step_seconds, first_step = [0, time.perf_counter()], [], self.step + 1
         elapsed, done = self.elapsed_before, self.scheduler.finished  # 续训一个已经训完的运行：一步也不多走
@@ -263,9 +265,9 @@ class TransformerTrainer:
                 "best": self.guard.best, "early_stopped": self.guard.should_stop}
 
     def _log_step(self, stats: dict, elapsed: float, step_seconds: float, first_step: int, bar) -> None:
-        """进度条、每 log_every 步一条训练记录；第一步之后计时 TIMED_STEPS 步，估计每个 epoch 要多久。"""
+        """进度（条或行）、每 log_every 步一条训练记录；第一步之后计时 TIMED_STEPS 步，估计每个 epoch 要多久。"""
         c = self.config
-        bar.update(1)
+        bar.update(self.step, stats["loss"], stats["tokens"], self.scheduler.progress, elapsed)
         self._window[0] += stats["tokens"]
         if self.step > first_step and len(self._step_seconds) < TIMED_STEPS:
             self._step_seconds.append(step_seconds)
