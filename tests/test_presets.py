@@ -14,6 +14,9 @@ WRITTEN_OUT = {
               {"lr": 2e-3, "batch_size": 16, "seq_len": 256, "weight_decay": 0.1, "warmup_ratio": 0.03}),
     "study": ({"d_model": 512, "n_head": 8, "n_layers": 4, "max_len": 256},
               {"lr": 1e-3, "batch_size": 16, "seq_len": 256, "weight_decay": 0.1, "warmup_ratio": 0.03}),
+    # auto：训练前按预算换掉模型大小与学习率（recipes/sizing.py）；换之前就是默认值，上下文 256 与家族相同
+    "auto": ({"d_model": 512, "n_head": 8, "n_layers": 4, "max_len": 256},
+             {"lr": 1e-3, "batch_size": 16, "seq_len": 256, "weight_decay": 0.1, "warmup_ratio": 0.03}),
 }
 
 

@@ -20,7 +20,7 @@ PRESETS: dict[str, dict] = {
     "tiny": {"model": {"d_model": 128, "n_head": 4, "n_layers": 2, "max_len": 192}, "train": {"lr": 3e-3}},
     "small": {"model": {"d_model": 256, "n_head": 4}, "train": {"lr": 2e-3}},
     "study": {"model": {}, "train": {}},
-    "auto": {"model": {"max_len": 256}, "train": {}},  # 其余由 sizing.py 按预算选，写进运行设置
+    "auto": {"model": {}, "train": {}},  # 训练前由 sizing.py 按预算换掉模型大小与学习率，写进运行设置
 }
 
 
