@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 from dataclasses import dataclass, field
 
 import torch
@@ -170,3 +171,54 @@ def time_estimate(seconds_per_step: float, steps_per_epoch: int | None, total_st
     epoch_min = steps_per_epoch * seconds_per_step / 60
     return (f"每步约 {seconds_per_step:.2f} 秒：每个 epoch 约 {minutes_text(epoch_min)}，全部约 {minutes_text(total_min)}"
             f"（约 {total_min / epoch_min:.3g} 个 epoch，不含验证）")
+
+
+# ===== 训练途中：速度变了就重新估计 (re-estimate when the speed changes) =====
+SLOW_FACTOR = 1.5     # 最近的每步秒数是开始时的 1.5 倍以上：算"变慢了"
+RECOVERED_FACTOR = 1.2  # 回到开始时的 1.2 倍以内：算"恢复了"
+RECENT_STEPS = 20     # "最近的速度"：最近这么多步每步秒数的中位数
+
+
+class SpeedWatch:
+    """开始时实测的速度只是一次快照：别的程序占了一个核，每步就慢几倍，预测也跟着失真。
+
+    每个优化步交给它这一步的秒数；最近 RECENT_STEPS 步的中位数比开始时慢 SLOW_FACTOR 倍以上时，
+    返回一句话：慢了多少、按最近的速度到结束还要多久、预算里还能走多少步与几个 epoch；恢复时再说一句。
+    """
+
+    def __init__(self, reference_seconds: float, steps_per_epoch: int | None, total_steps: int | None,
+                 max_minutes: float | None):
+        self.reference = reference_seconds
+        self.steps_per_epoch, self.total_steps, self.max_minutes = steps_per_epoch, total_steps, max_minutes
+        self.recent: list[float] = []
+        self.slow = False
+
+    def observe(self, step: int, seconds: float, elapsed_s: float) -> str | None:
+        """step：已走完的优化步；seconds：这一步用了几秒；elapsed_s：训练已用的秒数。返回要打印的一句话或 None。"""
+        self.recent = (self.recent + [seconds])[-RECENT_STEPS:]
+        if len(self.recent) < RECENT_STEPS:
+            return None
+        now = statistics.median(self.recent)
+        ratio = now / self.reference
+        if not self.slow and ratio >= SLOW_FACTOR:
+            self.slow = True
+            return (f"速度 (speed) 变慢了：最近每步 {now:.2f} 秒，开始时 {self.reference:.2f} 秒（慢 {ratio:.1f} 倍；"
+                    f"别的程序在占 CPU？）。按最近的速度重新估计：{self.remaining_text(step, now, elapsed_s)}")
+        if self.slow and ratio <= RECOVERED_FACTOR:
+            self.slow = False
+            return (f"速度 (speed) 恢复了：最近每步 {now:.2f} 秒。按最近的速度重新估计："
+                    f"{self.remaining_text(step, now, elapsed_s)}")
+        return None
+
+    def remaining_text(self, step: int, seconds_per_step: float, elapsed_s: float) -> str:
+        """按每步 seconds_per_step 秒：到结束还要多久、一共走到第几步、约几个 epoch（不含验证）。"""
+        left_steps = None if self.total_steps is None else max(self.total_steps - step, 0)
+        left_s = None if left_steps is None else left_steps * seconds_per_step
+        if self.max_minutes is not None:
+            budget_left = max(self.max_minutes * 60 - elapsed_s, 0.0)
+            left_s = budget_left if left_s is None else min(left_s, budget_left)
+        if left_s is None:
+            return f"每步约 {seconds_per_step:.2f} 秒"
+        end_step = step + int(left_s / seconds_per_step)
+        epochs = f"，约 {end_step / self.steps_per_epoch:.2f} 个 epoch" if self.steps_per_epoch else ""
+        return f"还要约 {minutes_text(left_s / 60)}，一共约 {end_step:,} 步{epochs}"

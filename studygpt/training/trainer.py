@@ -28,7 +28,7 @@ from studygpt.model.transformer import DialogueModel, lm_loss
 from studygpt.plotting import plot_loss_curves
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.training import distributed
-from studygpt.training.forecast import make_forecast, time_estimate
+from studygpt.training.forecast import SpeedWatch, make_forecast, time_estimate
 from studygpt.training.metrics_log import MetricsLogger
 from studygpt.training.optim import (
     TrainConfig,
@@ -207,6 +207,7 @@ class TransformerTrainer:
         bar = self.display.start(self.total_steps, initial=self.step)  # 终端里是进度条，否则每隔几秒一行
         start = time.perf_counter() - self.elapsed_before
         self._window, self._step_seconds, first_step = [0, time.perf_counter()], [], self.step + 1
+        self._speed: SpeedWatch | None = None  # 开始时的速度测完后才有
         elapsed, done = self.elapsed_before, self.scheduler.finished  # 续训一个已经训完的运行：一步也不多走
         while not done and (c.max_epochs is None or self.epoch < c.max_epochs):
             batches, steps_before, from_start = self._micro_batches(), self.step, self.batch_in_epoch == 0
@@ -274,6 +275,10 @@ class TransformerTrainer:
             if len(self._step_seconds) == TIMED_STEPS:
                 self.log("  " + time_estimate(statistics.median(self._step_seconds), self.steps_per_epoch,
                                               self.total_steps, c.max_minutes))
+                self._speed = SpeedWatch(statistics.median(self._step_seconds), self.steps_per_epoch,
+                                         self.total_steps, c.max_minutes)
+        elif self._speed is not None and (news := self._speed.observe(self.step, step_seconds, elapsed)):
+            self.log("  " + news)  # 速度变了：按最近的速度重新估计，说出来
         if self.step % c.log_every == 0 or self.step == 1:
             speed = self._window[0] / max(time.perf_counter() - self._window[1], 1e-9)
             self._window = [0, time.perf_counter()]
