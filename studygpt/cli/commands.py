@@ -164,10 +164,13 @@ def cmd_eval(args, overrides: dict) -> int:
     from studygpt.model.checkpoint import describe_checkpoint, resolve_checkpoint
     if len(set(args.runs)) != len(args.runs):
         raise StudyGPTError("同一个 RUN 给了两次；比较时请给两个不同的训练目录或检查点。")
+    if args.train_data and not args.references:
+        raise StudyGPTError("--train-data 只给 --references 的基线用；请加上 --references，或去掉 --train-data。")
     settings = generation_settings(args)
     models = {run: load_for_inference(run, args.device, announce=False) for run in args.runs}  # 先加载：路径错了立刻报错
     dialogues, report = read_dialogues(args.data)
     print(report.summary())
+    train = baseline_training_data(args) if args.references else None  # 训练语料也先读：出错时只有一行错误
     for run in args.runs:  # 数据也读好了再说用的是哪个检查点：出错时只有一行错误
         print(describe_checkpoint(resolve_checkpoint(run)), file=sys.stderr)
     results = {}
@@ -177,6 +180,8 @@ def cmd_eval(args, overrides: dict) -> int:
             model, tokenizer, dialogues, seeds=args.seeds, max_new_tokens=settings.max_length,
             sampling=settings.sampling, batch_size=args.batch_size)}
     print(format_table(results))
+    if train is not None:
+        compare_with_references(args, models, dialogues, train, results)
     if args.out:  # 一个文件：一个 RUN 时就是它的结果，多个时按 RUN 分开
         outputs = {Path(args.out): results[args.runs[0]] if len(results) == 1 else {"runs": results}}
     else:
@@ -186,6 +191,77 @@ def cmd_eval(args, overrides: dict) -> int:
         path.write_text(json.dumps(content, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"完整结果与每条回答 (full results and replies): {', '.join(map(str, outputs))}")
     return 0
+
+
+def baseline_training_data(args) -> tuple[list, list[str]]:
+    """`eval --references` 的基线用哪份训练语料 → (对话列表, 文件名列表)。
+
+    给了 --train-data 就读这些文件（全部对话）；否则读 RUN 训练时的文件（检查点 config.json 里的 run.data），
+    并像训练时一样留出验证集（recipes.train.load_corpus），基线只看模型也看过的对话。
+    """
+    from studygpt.corpus.read import read_dialogues
+    from studygpt.model.checkpoint import read_meta, resolve_checkpoint
+    from studygpt.recipes.train import RunSpec, load_corpus
+    if args.train_data:
+        dialogues = []
+        for path in args.train_data:
+            part, report = read_dialogues(path)
+            print(report.summary())
+            dialogues += part
+        return dialogues, list(args.train_data)
+    specs = []
+    for run in args.runs:
+        run_info = read_meta(resolve_checkpoint(run)).get("run")
+        try:
+            spec = RunSpec(**run_info)
+        except TypeError:  # 没有 run（不是 `studygpt train` 存的），或字段对不上
+            raise StudyGPTError(f"{run}: 检查点里没有可用的训练设置 (run)，不知道它用哪些训练文件；"
+                                "请用 --train-data FILE 给出基线用的训练语料。") from None
+        missing = [path for path in spec.data + ([spec.val] if spec.val else []) if not Path(path).exists()]
+        if missing:
+            raise StudyGPTError(f"{run}: 训练时用的 {missing[0]} 在这里找不到（路径是相对训练时的目录）；"
+                                "请用 --train-data FILE 给出基线用的训练语料。")
+        specs.append(spec)
+    if any((s.data, s.val, s.val_fraction) != (specs[0].data, specs[0].val, specs[0].val_fraction) for s in specs):
+        raise StudyGPTError("这几个 RUN 的训练语料不同，基线只能用一份：请用 --train-data FILE 指定。")
+    train, _ = load_corpus(specs[0], print)
+    return train, list(specs[0].data)
+
+
+def compare_with_references(args, models: dict, dialogues: list, train: tuple[list, list[str]], results: dict) -> None:
+    """`eval --references`：模型与两个基线对留出的 (上下文, 参考回答) 各写一句回答，打印第二张表，结果记进 results。"""
+    import time
+    from dataclasses import asdict
+
+    from studygpt.evaluation.metrics import format_table
+    from studygpt.evaluation.references import (
+        REFERENCE_ROWS,
+        REFERENCE_SETTINGS,
+        baseline_replies,
+        model_replies,
+        reference_pairs,
+        reference_report,
+        training_pairs,
+    )
+    train_dialogues, train_files = train
+    pairs = reference_pairs(dialogues)
+    started = time.perf_counter()
+    baselines = baseline_replies(training_pairs(train_dialogues), pairs)
+    print(f"基线 (baselines): {len(train_dialogues):,} 段训练对话，{len(pairs):,} 个上下文，"
+          f"用时 {time.perf_counter() - started:.1f} 秒", flush=True)
+    seed = args.seeds[0]
+    columns = {}
+    for run, (model, tokenizer) in models.items():
+        print(f"对参考上下文写回答 (replying to held-out contexts) {run} …", flush=True)
+        report = reference_report(pairs, {"model": model_replies(model, tokenizer, pairs, seed), **baselines})
+        results[run]["references"] = {"train_data": train_files, "seed": seed,
+                                      "sampling": {**asdict(REFERENCE_SETTINGS.sampling),
+                                                   "max_new_tokens": REFERENCE_SETTINGS.max_length}, **report}
+        columns[run] = report["metrics"]["model"]
+    columns["基线 最常见回答 (most frequent)"] = report["metrics"]["most_frequent"]
+    columns["基线 检索 (retrieval)"] = report["metrics"]["retrieval"]
+    print(f"\n与参考回答比 (reference metrics, ×100)：{len(pairs):,} 对，p=0.9、temperature 0.7、种子 {seed}")
+    print(format_table(columns, REFERENCE_ROWS))
 
 
 def cmd_serve(args, overrides: dict) -> int:

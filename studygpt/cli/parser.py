@@ -8,6 +8,7 @@
     studygpt tokenize "你好" "你好！"   = inspect tokens（别名）
     studygpt info [runs/NAME | --preset NAME]   = inspect params（别名）
     studygpt eval runs/A [runs/B] --data FILE   成绩单：loss、bpc、回答的多样性与重复；两个时并排比较
+                                   （加 --references：与参考回答比 BLEU、Dist、字符 F1，并与两个基线比）
     studygpt serve runs/NAME [--port 8000]      OpenAI 兼容的 API + 网页聊天界面 http://127.0.0.1:8000/
     studygpt export runs/NAME --to hf|gguf OUT  导出到 transformers 文件夹或 GGUF 文件（llama.cpp、Ollama）
     studygpt sft|rl|dpo runs/NAME --out runs/NEW   后训练：任务上的监督微调、强化学习 (GRPO)、偏好微调 (DPO)
@@ -216,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add_command(sub, "eval", help="成绩单：loss、bpc、回答的多样性与重复",
                     description="在数据上算 loss / 困惑度 / 每字符比特数 (bpc) / <unk> 比例，再对 30 个固定提示"
-                    "用固定种子生成回答，算回答长度、distinct-1/2、重复率、自己停下的比例。给两个 RUN 时并排比较。")
+                    "用固定种子生成回答，算回答长度、distinct-1/2、重复率、自己停下的比例。给两个 RUN 时并排比较。"
+                    "加 --references 时还与参考回答比：BLEU-2/4、Dist-1/2、字符 F1（算法照 CDial-GPT）及两个基线。")
     p.add_argument("runs", nargs="+", metavar="RUN", help="训练目录或检查点文件夹；给两个时多一列差值 Δ")
     p.add_argument("--data", required=True, help="评估语料：.conv / .jsonl / .tsv")
     p.add_argument("--out", default=None, help="结果 JSON；默认每个 RUN 写自己的 RUN/eval.json，"
@@ -224,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=list(EVAL_SEEDS), help="生成用的随机种子，默认 0 1 2")
     add_sampling_args(p, EVAL_SETTINGS)
     p.add_argument("--batch-size", type=int, default=8, help="算 loss 时每批几行")
+    p.add_argument("--references", action=argparse.BooleanOptionalAction, default=False,
+                   help="把 --data 的每段对话拆成 (上下文, 参考回答 = 最后一句助手的话)，模型照 CDial-GPT 的设置"
+                   "（p=0.9、temperature 0.7、第一个 --seeds）回答，算 BLEU-2/4、Dist-1/2、字符 F1，"
+                   "并与两个基线（训练语料里最常见的回答、检索最像的训练上下文的回答）并排")
+    p.add_argument("--train-data", nargs="+", default=None, metavar="FILE",
+                   help="--references 的基线用的训练语料；默认读 RUN 训练时用的文件（与训练时一样留出验证集）")
     add_device_arg(p)
 
     p = add_command(sub, "serve", help="API 与网页聊天界面 (serve)",

@@ -185,16 +185,17 @@ def pad_to_width(text: str, width: int, right: bool) -> str:
     return space + text if right else text + space
 
 
-def format_table(results: dict[str, dict]) -> str:
+def format_table(results: dict[str, dict], rows: Sequence[tuple[str, str, str]] = TABLE_ROWS) -> str:
     """{名字: evaluate_model 的结果} → Markdown 表格（终端里也对齐），每个模型一列。
 
+    rows：要显示哪些行 [(键, 名字, 格式)]，默认 TABLE_ROWS；有参考答案的指标用 references.REFERENCE_ROWS。
     正好两个模型时多一列 Δ = 第二个 − 第一个。缺的指标写 "—"；所有结果都没有的指标整行不出现。
     """
     names = list(results)
     delta = len(names) == 2
     header = ["指标 (metric)"] + [n.replace("|", "\\|") for n in names] + (["Δ"] if delta else [])
-    rows = [header]
-    for key, label, fmt in TABLE_ROWS:
+    table = [header]
+    for key, label, fmt in rows:
         values = [results[n].get(key) for n in names]
         if all(v is None for v in values):
             continue
@@ -202,10 +203,10 @@ def format_table(results: dict[str, dict]) -> str:
         if delta:
             a, b = values
             row.append("—" if a is None or b is None else fmt.replace("{:", "{:+").format(b - a))
-        rows.append(row)
-    widths = [max(display_width(r[c]) for r in rows) for c in range(len(header))]
+        table.append(row)
+    widths = [max(display_width(r[c]) for r in table) for c in range(len(header))]
     lines = ["| " + " | ".join(pad_to_width(cell, w, right=c > 0) for c, (cell, w) in enumerate(zip(r, widths))) + " |"
-             for r in rows]
+             for r in table]
     # 分隔行里的 ---: 让 Markdown 把数字列右对齐
     rule = "|" + "|".join("-" * (w + 1) + (":" if c else "-") for c, w in enumerate(widths)) + "|"
     return "\n".join([lines[0], rule] + lines[1:])
