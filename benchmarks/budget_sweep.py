@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budgets", type=float, nargs="+", help="预算（分钟），默认 5 15 30")
     p.add_argument("--sizes", type=int, nargs="+", help="固定大小的 depth（每个预算都用它）；默认按预算见 DEFAULT_SIZES")
     p.add_argument("--auto", action=argparse.BooleanOptionalAction, default=True, help="每个预算也跑 auto 格子")
+    p.add_argument("--study", action=argparse.BooleanOptionalAction, default=False,
+                   help="每个预算也跑 study 预设（原项目的大小）作对照：第 28 号问题的目标是 auto 比它低多少 bpc")
     p.add_argument("--extra-data", action=argparse.BooleanOptionalAction, default=False,
                    help="再跑一组：训练数据加上 ../shared/data/subtitles/*.conv")
     p.add_argument("--threads", type=int, help="CPU 线程数（默认 PyTorch 的默认值）")
@@ -156,6 +158,8 @@ def cell_spec(budget: float, size: str, data: dict, out: Path, threads: int | No
                   threads=threads)
     if size == "auto":
         return RunSpec(preset="auto", train={"max_minutes": budget}, **common)
+    if size == "study":  # 对照：原项目的大小（512 宽、4 层），不按预算改
+        return RunSpec(preset="study", train={"max_minutes": budget}, **common)
     c = sizing.family_config(int(size[1:]), vocab_size=1)
     model = {"d_model": c.d_model, "n_head": c.n_head, "n_layers": c.n_layers, "max_len": c.max_len}
     return RunSpec(preset="study", model=model, train={"max_minutes": budget, "lr": sizing.learning_rate(c.d_model)},
@@ -227,7 +231,7 @@ def sweep(args: argparse.Namespace) -> None:
             return
         for budget in args.budgets:
             sizes = args.sizes or DEFAULT_SIZES.get(int(budget), [1, 2, 3, 4])
-            for size in (["auto"] if args.auto else []) + [f"d{d}" for d in sizes]:
+            for size in (["auto"] if args.auto else []) + [f"d{d}" for d in sizes] + (["study"] if args.study else []):
                 name = f"{variant}_{budget:g}min_{size}"
                 if cell_key(budget, size, variant, cpu) in done_cells(args.results):
                     print(f"已做过，跳过 (done, skipped): {name}")
@@ -252,7 +256,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def budget_summary(cells: list[dict], files: list[str]) -> list:
     """一个预算的一行：每个留出集上最好的固定大小，auto 选了谁，auto 在 0.1 bpc 以内吗（两个集都要）。"""
-    fixed = [r for r in cells if r["size"] != "auto"]
+    fixed = [r for r in cells if r["size"].startswith("d")]  # 家族里的固定大小（study 对照不算）
     auto = next((r for r in cells if r["size"] == "auto"), None)
     best = {f: min(fixed, key=lambda r: r["bpc"][f]) for f in files} if fixed else {}
     within = None
@@ -308,17 +312,19 @@ def plot_isoflop(rows: list[dict], path: Path) -> Path:
     for ax, f in zip(axes[0], files):
         for (b, data) in sorted({(r["budget_min"], r["data"]) for r in rows}):
             cells = [r for r in rows if r["budget_min"] == b and r["data"] == data and f in r["bpc"]]
-            fixed = sorted([r for r in cells if r["size"] != "auto"], key=lambda r: r["params"])
+            fixed = sorted([r for r in cells if r["size"].startswith("d")], key=lambda r: r["params"])
             style = "o-" if data == "base" else "s--"
             ax.plot([r["params"] for r in fixed], [r["bpc"][f] for r in fixed], style, color=colors[b],
                     label=f"{b:g} 分钟 ({data})")
             for r in (r for r in cells if r["size"] == "auto"):
                 ax.plot(r["params"], r["bpc"][f], "*", color=colors[b], markersize=16, markeredgecolor="black")
+            for r in (r for r in cells if r["size"] == "study"):
+                ax.plot(r["params"], r["bpc"][f], "x", color=colors[b], markersize=10)
         ax.set_xscale("log")
         ax.set_xlabel("参数 (parameters)")
         ax.set_ylabel(f"留出 bpc ({f}) ↓")
         ax.grid(alpha=0.3)
-        ax.set_title(f"{f}：★ = --preset auto 的选择")
+        ax.set_title(f"{f}：★ = --preset auto 的选择，× = study 预设")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("同样的时间预算，多大的模型最好？(isoFLOP-style budget sweep)")
     fig.tight_layout()
