@@ -183,3 +183,13 @@ def test_eval_out_that_is_a_folder_is_one_line(start_run, tmp_path, capsys):
     data = write_conv(tmp_path / "d.conv", DIALOGUES)
     code = main(["eval", str(start_run), "--data", str(data), "--out", str(tmp_path)])
     assert_one_line_error(code, capsys.readouterr().err, str(tmp_path / "eval.json"))
+
+
+def test_post_training_settings_fit_any_step_budget():
+    """--max-steps 1 也能跑：预热必须比整个训练短（以前 1 步时预热 1 步，设置检查直接报错）。"""
+    from studygpt.recipes.posttrain import trainer_config
+    from studygpt.training.optim import TrainConfig, planned_steps
+    for steps in (1, 2, 9, 10, 200):
+        config = TrainConfig.from_dict(trainer_config(steps, 1e-4, 4, 64, 0))
+        assert planned_steps(config, steps_per_epoch=None) == steps
+        assert config.warmup_steps < steps

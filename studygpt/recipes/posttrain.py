@@ -63,7 +63,8 @@ def take_scores(model, tokenizer, task: Task, problems: int = 200, samples: int 
 
 def trainer_config(steps: int, lr: float, batch_size: int, seq_len: int, seed: int) -> dict:
     """后训练的训练设置：步数预算、较小的学习率、不做权重衰减（要留在起点附近，不是往 0 拉）、不早停。"""
-    return {"lr": lr, "max_steps": steps, "warmup_steps": max(1, min(10, steps // 10)), "weight_decay": 0.0,
+    warmup = max(1, min(10, steps // 10)) if steps > 1 else 0  # 预热要比整个训练短：只走 1 步时不预热
+    return {"lr": lr, "max_steps": steps, "warmup_steps": warmup, "weight_decay": 0.0,
             "batch_size": batch_size, "seq_len": seq_len, "seed": seed, "log_every": 1, "check_memory": False,
             "early_stop_patience": 0, "keep_best": False, "min_lr_ratio": 0.5}
 
