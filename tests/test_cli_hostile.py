@@ -281,8 +281,8 @@ def check_case(case, places, tmp_path, capsys, monkeypatch):
         pytest.skip("以 root 运行：chmod 0o500 拦不住 root 写入，这一例测不出来 (running as root)")
     work = tmp_path / "work"
     work.mkdir()
-    before = written_bytes(places.root)
     argv = argv_with(command, base_args(command, places, work), action, places.value(name, work))
+    before = written_bytes(places.root)  # 在 places.value 之后量：导出目录是用到时才建的
     code, err = run_case(argv, work, capsys, monkeypatch)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, f"{argv}\n退出码 {code}\nstderr:\n{err}"

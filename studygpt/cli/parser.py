@@ -27,6 +27,7 @@ import ast
 import dataclasses
 import math
 import sys
+from pathlib import Path
 
 from studygpt.cli import commands
 from studygpt.errors import StudyGPTError
@@ -102,6 +103,29 @@ def path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("路径是空的 (empty path)，请给一个文件或目录")
     return text
+
+
+def output(folder: bool | None):
+    """argparse 的 type：要写出的目录 (folder=True)、文件 (False) 或两者皆可 (None，如 export 的 OUT)。写之前先看路径本身：已有的同名文件/目录种类不对、
+    符号链接指向不存在的地方（或绕成环）、上一级其实是个文件——这些都在开始训练之前说清，而不是训练完保存时报 traceback。"""
+    want, other = {True: ("目录 (folder)", "文件 (file)"), False: ("文件 (file)", "目录 (folder)"), None: ("路径", "")}[folder]
+
+    def parse(text: str) -> str:
+        target = Path(path(text))
+        if target.is_symlink() and not target.exists():
+            raise argparse.ArgumentTypeError(f"{text!r} 是断开或绕成环的符号链接 (broken or looping symlink)，请换一个输出{want}")
+        if folder is not None and target.exists() and target.is_dir() != folder:
+            raise argparse.ArgumentTypeError(f"{text!r} 已经是一个{other}，这里要的是{want}；请换一个名字")
+        parent = next((p for p in target.absolute().parents if p.exists() or p.is_symlink()), None)
+        if parent is not None and not parent.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} 的上一级 {str(parent)!r} 不是目录 (not a folder)；请换一个输出{want}")
+        return text
+
+    parse.__name__ = "输出路径"
+    return parse
+
+
+OUT_DIR, OUT_FILE, OUT_ANY = output(folder=True), output(folder=False), output(folder=None)
 
 
 def parse_overrides(extra: list[str]) -> dict:
@@ -223,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "例如 --lr 1e-3 --n-layers 6 --max-steps 500 --max-minutes 10；全部设置列在最后。")
     p.add_argument("--data", nargs="+", type=path, help="训练语料：.conv / .jsonl / .tsv，可以多个")
     p.add_argument("--val", type=path, default=None, help="验证语料；不给时从训练语料留出 2%%")
-    p.add_argument("--out", type=path, default=None, help="输出目录，如 runs/mymodel")
+    p.add_argument("--out", type=OUT_DIR, default=None, help="输出目录，如 runs/mymodel")
     p.add_argument("--preset", default="tiny", choices=list(PRESETS), help="tiny | small | study（512/8/4/256 的结构）")
     p.add_argument("--resume", default=None, type=path, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
     add_tokenizer_arg(p)
@@ -247,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                     description="读内置语料 → 建词表 → 建模型 → 训练（默认 3 分钟）→ 报告 → 聊天。")
     p.add_argument("--max-minutes", type=POSITIVE, default=3.0, help="训练时间预算（分钟），默认 3")
     p.add_argument("--preset", default="tiny", choices=list(PRESETS), help="tiny（默认，CPU 友好）| small | study")
-    p.add_argument("--out", type=path, default="runs/quickstart", help="输出目录")
+    p.add_argument("--out", type=OUT_DIR, default="runs/quickstart", help="输出目录")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--max-steps", type=COUNT, default=None, help="最多训练多少步（用于快速试跑）")
     add_tokenizer_arg(p)
@@ -261,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = data_sub.add_parser("download", help="下载并解压语料，如 xiaohuangji",
                             description="下载（可断点续传）、校验并解压一个公开语料，然后打印训练命令。")
     d.add_argument("name", help="语料名：xiaohuangji")
-    d.add_argument("--out", type=path, default="data", help="保存目录，默认 data/")
+    d.add_argument("--out", type=OUT_DIR, default="data", help="保存目录，默认 data/")
     d.add_argument("--url", default=None, help="覆盖下载网址（如镜像）")
     d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
 
@@ -270,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "用固定种子生成回答，算回答长度、distinct-1/2、重复率、自己停下的比例。给两个 RUN 时并排比较。")
     p.add_argument("runs", type=path, nargs="+", metavar="RUN", help="训练目录或检查点文件夹；给两个时多一列差值 Δ")
     p.add_argument("--data", required=True, type=path, help="评估语料：.conv / .jsonl / .tsv")
-    p.add_argument("--out", type=path, default=None, help="结果 JSON；默认每个 RUN 写自己的 RUN/eval.json，"
+    p.add_argument("--out", type=OUT_FILE, default=None, help="结果 JSON；默认每个 RUN 写自己的 RUN/eval.json，"
                    "给了 --out 则只写这一个文件（多个 RUN 时为 {\"runs\": {RUN: 结果}}）")
     p.add_argument("--seeds", type=SEED, nargs="+", default=list(EVAL_SEEDS), help="生成用的随机种子，默认 0 1 2")
     add_sampling_args(p, EVAL_SETTINGS)
@@ -304,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
                     description="用手写注意力路径跑一遍提示，把每层的注意力权重画成 PNG，两轴都是词元。")
     i.add_argument("run", type=path, help="训练目录或检查点文件夹")
     i.add_argument("text", help="用户输入")
-    i.add_argument("--out", type=path, default=None, help="图片目录，默认 RUN/attention")
+    i.add_argument("--out", type=OUT_DIR, default=None, help="图片目录，默认 RUN/attention")
     i.add_argument("--reply-tokens", type=COUNT0, default=0, help="先贪心写出这么多个回答词元，一起画进图里")
     add_params_command(inspect_sub, "params", help="参数与一个训练步的 FLOPs 按组件分布（别名 `studygpt info`）")
 
@@ -315,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Ollama 能加载的 .gguf 文件。需要 pip install -e \".[export]\"。")
     p.add_argument("run", type=path, help="训练目录（默认用 best/）或检查点文件夹")
     p.add_argument("--to", required=True, help="hf | gguf")
-    p.add_argument("out", type=path, help="输出：hf 是文件夹，gguf 是 .gguf 文件")
+    p.add_argument("out", type=OUT_ANY, help="输出：hf 是文件夹，gguf 是 .gguf 文件")
     p.add_argument("--dtype", default=None, help="gguf 的数据类型：f32（默认）| f16 | q8_0")
     p.add_argument("--force", action=argparse.BooleanOptionalAction, default=False, help="输出已存在时覆盖它")
 
@@ -338,7 +362,7 @@ def add_lab_commands(sub) -> None:
     t.add_argument("--data", type=path, nargs="+", required=True, help="语料：.conv / .jsonl / .tsv，可以多个")
     t.add_argument("--type", default="bpe", choices=["char", "bpe"], help="char 字符级 | bpe 字节级 BPE；默认 %(default)s")
     t.add_argument("--vocab-size", type=COUNT, default=8000, help="词表大小（含 7 个特殊词元）；默认 %(default)s")
-    t.add_argument("--out", type=path, required=True, help="输出目录")
+    t.add_argument("--out", type=OUT_DIR, required=True, help="输出目录")
 
     p = add_command(sub, "finetune", help="LoRA 微调：只训练低秩适配器",
                     description="在训练好的模型上装 LoRA 适配器（注意力与前馈的投影），底座冻结，只训练适配器；"
@@ -346,7 +370,7 @@ def add_lab_commands(sub) -> None:
     p.add_argument("run", type=path, help="底座模型：训练目录或检查点文件夹")
     p.add_argument("--data", nargs="+", type=path, default=None, help="微调语料：.conv / .jsonl / .tsv")
     p.add_argument("--example", default=None, choices=["persona"], help="内置例子：persona 给快速上手的模型换一个身份")
-    p.add_argument("--out", type=path, required=True, help="输出目录（adapter/ 与 last/）")
+    p.add_argument("--out", type=OUT_DIR, required=True, help="输出目录（adapter/ 与 last/）")
     p.add_argument("--lora-rank", type=COUNT, default=8, help="秩 r；默认 %(default)s")
     p.add_argument("--lora-alpha", type=POSITIVE, default=16.0, help="缩放 alpha（支路乘 alpha/r）；默认 %(default)s")
     p.add_argument("--lora-dropout", type=FRACTION, default=0.0, help="支路输入的 dropout；默认 %(default)s")
@@ -388,7 +412,7 @@ def add_posttrain_commands(sub) -> None:
     for name, (help_text, steps, lr, extra) in specs.items():
         p = add_command(sub, name, "posttrain", help=help_text, description=help_text + "。见 docs/zh/14_dpo.md、15_rl.md。")
         p.add_argument("run", type=path, help="起点：训练目录或检查点文件夹（如快速上手的 runs/quickstart）")
-        p.add_argument("--out", type=path, required=True, help="输出目录（检查点 last/、metrics.jsonl、curves.png、summary.json）")
+        p.add_argument("--out", type=OUT_DIR, required=True, help="输出目录（检查点 last/、metrics.jsonl、curves.png、summary.json）")
         for flag, kwargs in common + extra:
             p.add_argument(flag, **kwargs)
         p.set_defaults(max_steps=steps, lr=lr)
