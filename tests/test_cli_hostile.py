@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import io
 import os
@@ -55,6 +56,9 @@ BAD = {
     "fraction": ["negative", "nan", "inf", "huge_float", "text", "empty", "non_utf8"],  # 比例：[0, 1] 里
     "top_p": ["zero", "negative", "nan", "inf", "huge_float", "text", "empty", "non_utf8"],  # (0, 1]
     "name": ["text", "empty", "non_utf8"],  # 从固定几个名字里选（预设、设备、任务……）
+    "int": ["nan", "huge_int", "text", "empty", "fraction"],  # 任何整数都行（如 ffn_hidden，≤ 0 = 自动）
+    "flag": ["text", "huge_int", "fraction"],  # train 的 true/false 设置
+    "pair": ["text", "nan", "fraction"],  # betas：两个数
     "run": ["missing", "empty", "non_utf8", "file", "empty_dir", "tokenizer_dir", "export_dir", "loop"],
     "in_file": ["missing", "empty", "non_utf8", "dir", "loop"],
     "tokenizer": ["missing", "empty", "non_utf8", "file", "empty_dir", "loop", "export_dir"],
@@ -84,6 +88,26 @@ COMMON_KINDS = {"run": "run", "text": None, "texts": None, "vocab": "tokenizer",
                 "temperature": "nonneg", "top_p": "top_p", "repetition_penalty": "positive", "preset": "name",
                 "task": "name", "out": "out_dir", "vocab_size": "count"}
 # 任何值都合法的选项：用户输入的文字 (text/texts)、网址（由下载时的请求判断）、监听地址（由操作系统绑定时判断）、API 密钥。
+
+
+# train 的额外设置 `--key value`（ModelConfig 与 TrainConfig 的字段，不在 argparse 里）：字段名 → 种类
+CONFIG_KINDS = {"seed": "seed", "weight_decay": "nonneg", "warmup_ratio": "fraction", "min_lr_ratio": "fraction",
+                "dropout": "fraction", "save_every": "count0", "eval_every": "count0", "early_stop_patience": "count0",
+                "warmup_steps": "count0", "ffn_hidden": "int", "betas": "pair", "assistant_token_id": None}
+# assistant_token_id 由程序按分词器填写，用户给的值会被覆盖；vocab_size 由数据决定，不能设。
+
+
+def config_options():
+    """train 的额外设置，当作 argparse 的选项来扫：(假的 Action, 种类)。"""
+    from studygpt.model.transformer import ModelConfig
+    from studygpt.training.optim import TrainConfig
+    for cls in (ModelConfig, TrainConfig):
+        for f in dataclasses.fields(cls):
+            if f.name == "vocab_size":
+                continue
+            kind = CONFIG_KINDS.get(f.name, "flag" if "bool" in str(f.type) else
+                                    "count" if "int" in str(f.type) else "positive")
+            yield argparse.Action(["--" + f.name.replace("_", "-")], f.name), kind
 
 
 def leaf_commands():
@@ -254,6 +278,9 @@ def cases():
         for action, kind in swept_options(parser):
             for case in BAD.get(kind, []) if kind else []:
                 yield command, action, kind, case
+    for action, kind in config_options():
+        for case in BAD[kind] if kind else []:
+            yield "train", action, kind, case
 
 
 ALL_CASES = list(cases())
@@ -261,8 +288,11 @@ CHEAP = set(NUMBER_CASES) | {"missing"}  # 在解析参数或开始干活之前�
 
 
 def cheap_cases():
-    """默认跑的一份：每个命令的每个选项，只取便宜的坏值（数字、文字、空、不存在的路径）。"""
-    return [case for case in ALL_CASES if case[3] in CHEAP]
+    """默认跑的一份：每个命令的每个选项，只取便宜的坏值（数字、文字、空、不存在的路径）；
+    train 的额外设置要先读语料才校验（约 1 秒一例），每个只取 "abc" 一例。"""
+    config = {action.dest for action, _ in config_options()}
+    return [case for case in ALL_CASES if case[3] in CHEAP
+            and (case[0] != "train" or case[1].option_strings[0][2:].replace("-", "_") not in config or case[3] == "text")]
 
 
 def case_id(case) -> str:
