@@ -11,7 +11,7 @@ class StudyGPTError(Exception):
 
 
 
-INT_LIMIT = 2**32 - 1  # 配置里整数的上限：再大的层数、长度、种子都不是一台机器做得到的（torch 也放不进 int64）
+INT_LIMIT = 2**63 - 1  # 配置里整数的上限：PyTorch 的形状与种子都是 int64，再大就放不进去（放得进但内存不够由 model/checks.py 按 GB 说）
 
 
 def check_field_types(config) -> None:
