@@ -46,9 +46,9 @@ import torch
 from _common import REPO, SHARED_DATA, append_results, print_machine
 from generate_speed import never_ending, vocab_10k
 
-from studygpt.model import transformer as model_module
 from studygpt.generation.fast_decode import compile_decoding
 from studygpt.generation.generate import SamplingConfig, generate_response, generate_tokens
+from studygpt.model import transformer as model_module
 from studygpt.model.checkpoint import load_model
 from studygpt.model.transformer import DialogueModel, ModelConfig, lm_loss
 from studygpt.recipes.presets import get_preset

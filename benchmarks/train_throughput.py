@@ -44,10 +44,10 @@ from _common import (
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from studygpt.model import transformer as model_module
 from studygpt.batches.packing import PackedBatches
 from studygpt.batches.windows import build_windows
 from studygpt.corpus.read import read_dialogues
+from studygpt.model import transformer as model_module
 from studygpt.model.transformer import DialogueModel, ModelConfig
 from studygpt.recipes.presets import get_preset
 from studygpt.tokenizer.char import Tokenizer

@@ -63,6 +63,14 @@ def start_run(tmp_path) -> Path:
     return tmp_path / "run"
 
 
+def run_cli(args: list[str]) -> int:
+    """main() 的退出码：用户错误返回 2；参数本身不对时 argparse 在解析时就以 SystemExit(2) 退出。"""
+    try:
+        return main(args)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
 def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
     assert code == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -143,15 +151,16 @@ def test_dpo_with_fewer_pairs_than_a_batch_ends_at_once(start_run, tmp_path):
 
 def test_dpo_batch_size_must_be_positive(start_run, tmp_path, capsys):
     pairs = write_pairs(tmp_path / "p.jsonl", 4)
-    code = main(["dpo", str(start_run), "--pairs", str(pairs), "--out", str(tmp_path / "out"), "--batch-size", "0"])
-    assert_one_line_error(code, capsys.readouterr().err, "--batch-size 0")
+    with pytest.raises(SystemExit) as exit_info:  # 解析参数时就拦下（cli/parser.py 的 COUNT）
+        main(["dpo", str(start_run), "--pairs", str(pairs), "--out", str(tmp_path / "out"), "--batch-size", "0"])
+    assert_one_line_error(exit_info.value.code, capsys.readouterr().err, "--batch-size")
 
 
 def test_rl_without_prompts_is_one_line(start_run, tmp_path, capsys):
     """强化学习的批次是每步现抽的 (RolloutBatches 永远抽不完)，epoch 不会是空的；
-    唯一凑不出一批的设置是每步 0 道题，RLConfig 在开训之前就拒绝它。"""
-    code = main(["rl", str(start_run), "--out", str(tmp_path / "rl"), "--prompts", "0", "--max-steps", "3"])
-    assert_one_line_error(code, capsys.readouterr().err, "prompts_per_step")
+    唯一凑不出一批的设置是每步 0 道题：解析参数时就被拒绝（cli/parser.py 的 COUNT）。"""
+    code = run_cli(["rl", str(start_run), "--out", str(tmp_path / "rl"), "--prompts", "0", "--max-steps", "3"])
+    assert_one_line_error(code, capsys.readouterr().err, "--prompts")
     assert_nothing_large(tmp_path / "rl")
 
 
@@ -173,16 +182,16 @@ def test_out_that_is_a_file_is_one_line(start_run, tmp_path, capsys, command, be
     out = taken / "sub" if below else taken
     args = [a.format(data=data, run=start_run) for a in command] + ["--out", str(out)]
     begin = time.perf_counter()
-    code = main(args)
-    assert_one_line_error(code, capsys.readouterr().err, str(taken), "已经是一个文件")
+    code = run_cli(args)
+    assert_one_line_error(code, capsys.readouterr().err, str(taken))
     assert time.perf_counter() - begin < 5  # 开工之前就停：不读语料、不建模型
     assert taken.read_text(encoding="utf-8") == "不是目录\n"
 
 
 def test_eval_out_that_is_a_folder_is_one_line(start_run, tmp_path, capsys):
     data = write_conv(tmp_path / "d.conv", DIALOGUES)
-    code = main(["eval", str(start_run), "--data", str(data), "--out", str(tmp_path)])
-    assert_one_line_error(code, capsys.readouterr().err, str(tmp_path / "eval.json"))
+    code = run_cli(["eval", str(start_run), "--data", str(data), "--out", str(tmp_path)])
+    assert_one_line_error(code, capsys.readouterr().err, str(tmp_path), "这里要的是文件")
 
 
 def test_post_training_settings_fit_any_step_budget():

@@ -94,7 +94,9 @@ def test_cli_inspect_commands_and_user_errors(tokenizer, tmp_path, capsys):
     assert "合计 (total)" in capsys.readouterr().out
     assert cli_main(["inspect", "tokens", "--vocab", str(run), "你好", "你好！"]) == 0
     assert "[你][好][！][<|end|>]" in capsys.readouterr().out
-    assert cli_main(["inspect", "next", str(run), "你好", "--tokens", "0"]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # --tokens 0 在解析参数时就被拦下（cli/parser.py 的 COUNT）
+        cli_main(["inspect", "next", str(run), "你好", "--tokens", "0"])
+    assert exit_info.value.code == 2
     assert cli_main(["inspect", "attention", str(tmp_path / "missing"), "你好"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 2 and "--steps=0" in errors[0] and "missing" in errors[1]
+    assert len(errors) == 2 and "--tokens" in errors[0] and "missing" in errors[1]

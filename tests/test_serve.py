@@ -167,7 +167,9 @@ def test_cli_serve_builds_the_app_from_flags(checkpoint, monkeypatch, capsys):
     assert (started["host"], started["port"]) == ("127.0.0.1", 8000)  # 默认只监听本机
     assert (settings.model_id, settings.api_key, settings.max_tokens_cap) == ("tiny", "k", 7)
     assert "http://127.0.0.1:8000/" in capsys.readouterr().out
-    assert main(["serve", str(checkpoint), "--max-tokens-cap", "0"]) == 2  # 一行错误，不是 traceback
+    with pytest.raises(SystemExit) as exit_info:  # 解析参数时就拦下（cli/parser.py 的 COUNT）：一行错误，不是 traceback
+        main(["serve", str(checkpoint), "--max-tokens-cap", "0"])
+    assert exit_info.value.code == 2 and "--max-tokens-cap" in capsys.readouterr().err
 
 
 # ===== 2. 出错时：OpenAI 式错误体，服务器照常工作 =====

@@ -165,7 +165,9 @@ def test_max_batch_flag_is_checked_and_one_means_one_at_a_time(tokenizer, tmp_pa
     with pytest.raises(StudyGPTError, match="max-batch"):
         ServeSettings(max_batch=0)
     checkpoint = save_checkpoint(tmp_path / "tiny", tiny_model(tokenizer.vocab_size), tokenizer)
-    assert main(["serve", str(checkpoint), "--max-batch", "0"]) == 2  # 一行错误，不是 traceback
+    with pytest.raises(SystemExit) as exit_info:  # 解析参数时就拦下（cli/parser.py 的 COUNT）：一行错误，不是 traceback
+        main(["serve", str(checkpoint), "--max-batch", "0"])
+    assert exit_info.value.code == 2
     app = create_app(never_ending_model(tokenizer), tokenizer, ServeSettings(max_batch=1))
     with serve_in_background(app) as url:
         bodies = [{"messages": [{"role": "user", "content": "你好"}], "seed": s, "max_tokens": 20, "temperature": 1.0}

@@ -11,8 +11,17 @@ import torch
 from studygpt.cli.parser import main
 from studygpt.model.transformer import DialogueModel
 from studygpt.recipes import sizing
-from studygpt.recipes.sizing import (MAX_EPOCHS, TOKENS_PER_PARAM, Probe, choose_depth, family_config, flops_per_token,
-                                     interpolate_flops, param_count, size_for_budget)
+from studygpt.recipes.sizing import (
+    MAX_EPOCHS,
+    TOKENS_PER_PARAM,
+    Probe,
+    choose_depth,
+    family_config,
+    flops_per_token,
+    interpolate_flops,
+    param_count,
+    size_for_budget,
+)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 5])

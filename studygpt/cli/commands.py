@@ -7,26 +7,6 @@ from pathlib import Path
 from studygpt.errors import StudyGPTError
 
 
-# --out 是输出目录的子命令（按处理函数名）；eval 的 --out 是一个 JSON 文件；export 的 out 由 export/convert.py 自己检查
-OUT_IS_FOLDER = {"train", "quickstart", "finetune", "posttrain", "tokenizer_train", "data", "attention"}
-OUT_IS_FILE = {"eval"}
-
-
-def check_out(args) -> None:
-    """开工之前检查 --out：要建目录的地方已经是一个文件（或要写文件的地方是一个目录）时，一句话说清楚，
-    而不是读完语料、建好模型之后才在 mkdir 里抛 NotADirectoryError。"""
-    out = getattr(args, "out", None)
-    if out is None or args.handler not in OUT_IS_FOLDER | OUT_IS_FILE:
-        return
-    path = Path(out)
-    if args.handler in OUT_IS_FILE and path.is_dir():
-        raise StudyGPTError(f"--out {out} 是一个已有的目录，这里要的是一个文件名：请写成例如 {path / 'eval.json'}。")
-    folder = path if args.handler in OUT_IS_FOLDER else path.parent
-    existing = next(p for p in (folder, *folder.parents) if p.exists())  # 路径上第一个已经存在的部分
-    if not existing.is_dir():
-        raise StudyGPTError(f"--out {out}：{existing} 已经是一个文件，不能当目录用；请换一个 --out，或先移走这个文件。")
-
-
 def generation_settings(args):
     """命令行的采样参数（cli.add_sampling_args）→ GenerationSettings；eval 没有 --seed（它用 --seeds）。"""
     from studygpt.generation.generate import GenerationSettings, SamplingConfig

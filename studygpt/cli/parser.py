@@ -26,13 +26,16 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import math
 import sys
+from pathlib import Path
 
 from studygpt.cli import commands
 from studygpt.errors import StudyGPTError
 from studygpt.evaluation.metrics import EVAL_SEEDS, EVAL_SETTINGS
 from studygpt.generation.generate import GenerationSettings
 from studygpt.model.transformer import ModelConfig
+from studygpt.recipes.presets import PRESETS
 from studygpt.training.optim import TrainConfig
 from studygpt.training.progress import LINE_EVERY_S
 
@@ -59,6 +62,74 @@ def canonical_flags(argv: list[str]) -> list[str]:
     return out
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse 的解析器，只改一处：参数错了只打印一行（不打印整段 usage），退出码 2，与 main 里的其他错误一样。"""
+
+    def error(self, message: str):
+        self.exit(2, f"错误 (error): {self.prog} 的参数不对 (invalid argument)：{message}；用法见 `{self.prog} --help`。\n")
+
+
+def number(cast: type, low: float, high: float | None = None, *, above: bool = False):
+    """argparse 的 type：把文字读成 int 或 float，并要求 low ≤ 值 ≤ high（above=True 时要求 > low）。
+
+    拦下 0 步、负的批大小、nan / inf 的温度、10**30 这样的种子……在开始干活之前，而不是训练到一半时报 traceback。
+    """
+    bound = f"{'>' if above else '≥'} {low}" + (f" 且 ≤ {high}" if high is not None else "")
+    what = "整数 (integer)" if cast is int else "有限的数 (finite number)"
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} 不是{what}，请用 {bound} 的{what}") from None
+        if not math.isfinite(value) or value < low or (above and value == low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r} 超出范围 (out of range)，请用 {bound} 的{what}")
+        return value
+
+    parse.__name__ = "整数" if cast is int else "数"  # argparse 在出错信息里用这个名字
+    return parse
+
+
+INT_MAX = 2**31 - 1  # 个数的上限：再大的步数、批大小、词表都不是一台机器做得到的
+COUNT = number(int, 1, INT_MAX)  # 步数、批大小、词元数……
+COUNT0 = number(int, 0, INT_MAX)  # 同上，但 0 也可以（如 --reply-tokens 0）
+SEED = number(int, 0, 2**32 - 1)  # 随机种子：numpy 与 PyTorch 都收的范围
+PORT = number(int, 0, 65535)
+POSITIVE = number(float, 0, above=True)  # 学习率、时间预算、β……
+NONNEG = number(float, 0)  # 温度、KL 权重……（0 有意思）
+FRACTION = number(float, 0, 1)  # 比例
+
+
+def path(text: str) -> str:
+    """argparse 的 type：文件或目录的路径。空字符串会被 Path 读成当前目录 "."——在那里读训练目录或写输出都不是用户的本意。"""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("路径是空的 (empty path)，请给一个文件或目录")
+    return text
+
+
+def output(folder: bool | None):
+    """argparse 的 type：要写出的目录 (folder=True)、文件 (False) 或两者皆可 (None，如 export 的 OUT)。写之前先看路径本身：已有的同名文件/目录种类不对、
+    符号链接指向不存在的地方（或绕成环）、上一级其实是个文件——这些都在开始训练之前说清，而不是训练完保存时报 traceback。"""
+    want, other = {True: ("目录 (folder)", "文件 (file)"), False: ("文件 (file)", "目录 (folder)"), None: ("路径", "")}[folder]
+
+    def parse(text: str) -> str:
+        target = Path(path(text))
+        if target.is_symlink() and not target.exists():
+            raise argparse.ArgumentTypeError(f"{text!r} 是断开或绕成环的符号链接 (broken or looping symlink)，请换一个输出{want}")
+        if folder is not None and target.exists() and target.is_dir() != folder:
+            raise argparse.ArgumentTypeError(f"{text!r} 已经是一个{other}，这里要的是{want}；请换一个名字")
+        parent = next((p for p in target.absolute().parents if p.exists() or p.is_symlink()), None)
+        if parent is not None and not parent.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} 的上一级 {str(parent)!r} 不是目录 (not a folder)；请换一个输出{want}")
+        return text
+
+    parse.__name__ = "输出路径"
+    return parse
+
+
+OUT_DIR, OUT_FILE, OUT_ANY = output(folder=True), output(folder=False), output(folder=None)
+
+
 def parse_overrides(extra: list[str]) -> dict:
     """把 `--lr 1e-3 --n-layers 6 --compile true` 变成 {"lr": 0.001, "n_layers": 6, "compile": True}。"""
     out, i = {}, 0
@@ -79,8 +150,19 @@ def parse_overrides(extra: list[str]) -> dict:
     return out
 
 
+def device(text: str) -> str:
+    """argparse 的 type：cpu、cuda、cuda:0、mps……（auto = 自动选）。torch 不认识的名字在这里就拦下。"""
+    import torch
+    try:
+        if text != "auto":
+            torch.device(text)
+    except RuntimeError:  # torch 的出错信息列出二十种设备类型；学习者要的只是这几种
+        raise argparse.ArgumentTypeError(f"不认识的设备 (device) {text!r}，请用 cpu、cuda（或 cuda:0）、mps，或不给让程序自动选") from None
+    return text
+
+
 def add_device_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, help="cpu / cuda / mps，默认自动选择（有 GPU 就用）")
+    p.add_argument("--device", type=device, default=None, help="cpu / cuda / mps，默认自动选择（有 GPU 就用）")
 
 
 def add_progress_arg(p: argparse.ArgumentParser) -> None:
@@ -90,24 +172,24 @@ def add_progress_arg(p: argparse.ArgumentParser) -> None:
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=COUNT, default=None,
                    help="CPU 上用几个线程；默认每个核一个（别的程序占着 CPU 时，训练开始前会实测并提示更快的线程数）")
 
 
 def add_sampling_args(p: argparse.ArgumentParser, defaults: GenerationSettings) -> None:
     """采样与回答长度的参数，chat / generate / eval 共用；默认值取自 defaults（eval 的默认与聊天不同）。"""
     s = defaults.sampling
-    p.add_argument("--temperature", type=float, default=s.temperature, help="温度，0 为贪心 (greedy)；默认 %(default)s")
-    p.add_argument("--top-k", type=int, default=s.top_k, help="只在概率最高的 k 个里抽样；默认 %(default)s")
-    p.add_argument("--top-p", type=float, default=s.top_p, help="只在累计概率达到 p 的最小集合里抽样；默认 %(default)s")
-    p.add_argument("--repetition-penalty", type=float, default=s.repetition_penalty, help="> 1 时减少重复；默认 %(default)s")
-    p.add_argument("--max-length", type=int, default=defaults.max_length, help="回答最多多少个词元；默认 %(default)s")
+    p.add_argument("--temperature", type=NONNEG, default=s.temperature, help="温度，0 为贪心 (greedy)；默认 %(default)s")
+    p.add_argument("--top-k", type=COUNT, default=s.top_k, help="只在概率最高的 k 个里抽样；默认 %(default)s")
+    p.add_argument("--top-p", type=number(float, 0, 1, above=True), default=s.top_p, help="只在累计概率达到 p 的最小集合里抽样；默认 %(default)s")
+    p.add_argument("--repetition-penalty", type=POSITIVE, default=s.repetition_penalty, help="> 1 时减少重复；默认 %(default)s")
+    p.add_argument("--max-length", type=COUNT, default=defaults.max_length, help="回答最多多少个词元；默认 %(default)s")
 
 
 def add_chat_args(p: argparse.ArgumentParser) -> None:
     """chat 与 generate：采样参数 + 种子 + 设备 + 编译。"""
     add_sampling_args(p, GenerationSettings())
-    p.add_argument("--seed", type=int, default=None, help="固定随机种子，结果可复现")
+    p.add_argument("--seed", type=SEED, default=None, help="固定随机种子，结果可复现")
     add_device_arg(p)
     add_compile_arg(p)
 
@@ -150,7 +232,7 @@ def add_tokens_command(sub, name: str, help: str) -> None:
     p = add_command(sub, name, "tokens", help=help, description="把文字变成词元与编号；给多段文字时当作对话"
                     "（用户、助手交替），并标出哪些词元会被学习。")
     p.add_argument("texts", nargs="+", help="一段文字，或依次的对话轮次")
-    p.add_argument("--vocab", default=None, help="vocab.txt 或训练目录；不给时用这些文字现建一个词表")
+    p.add_argument("--vocab", type=path, default=None, help="vocab.txt 或训练目录；不给时用这些文字现建一个词表")
     p.add_argument("--show-mask", action=argparse.BooleanOptionalAction, default=True, help="标出被学习的词元")
 
 
@@ -158,24 +240,24 @@ def add_params_command(sub, name: str, help: str) -> None:
     """`inspect params` 与它的别名 `info`。"""
     p = add_command(sub, name, "params", help=help, description="参数量与一个训练步（batch_size × seq_len × "
                     "grad_accum_steps 个词元）的浮点运算量，按组件列出，附公式。")
-    p.add_argument("run", nargs="?", default=None, help="训练目录或检查点；不给时按 --preset")
-    p.add_argument("--preset", default="study")
-    p.add_argument("--vocab-size", type=int, default=10000, help="按预设时的词表大小")
+    p.add_argument("run", type=path, nargs="?", default=None, help="训练目录或检查点；不给时按 --preset")
+    p.add_argument("--preset", default="study", choices=list(PRESETS))
+    p.add_argument("--vocab-size", type=COUNT, default=10000, help="按预设时的词表大小")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="studygpt", description="学习GPT (StudyGPT)：从零训练并使用一个中文对话模型。")
+    parser = Parser(prog="studygpt", description="学习GPT (StudyGPT)：从零训练并使用一个中文对话模型。")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = add_command(sub, "train", help="训练模型 (train)", epilog=settings_table(),
                     formatter_class=argparse.RawDescriptionHelpFormatter,
                     description="训练一个对话模型。额外的 `--key value` 覆盖预设里的模型或训练设置，"
                     "例如 --lr 1e-3 --n-layers 6 --max-steps 500 --max-minutes 10；全部设置列在最后。")
-    p.add_argument("--data", nargs="+", help="训练语料：.conv / .jsonl / .tsv，可以多个")
-    p.add_argument("--val", default=None, help="验证语料；不给时从训练语料留出 2%%")
-    p.add_argument("--out", default=None, help="输出目录，如 runs/mymodel")
-    p.add_argument("--preset", default="tiny", help="tiny | small | study（512/8/4/256 的结构）| auto（按 --max-minutes 的预算在这台机器上实测后定大小）")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
+    p.add_argument("--data", nargs="+", type=path, help="训练语料：.conv / .jsonl / .tsv，可以多个")
+    p.add_argument("--val", type=path, default=None, help="验证语料；不给时从训练语料留出 2%%")
+    p.add_argument("--out", type=OUT_DIR, default=None, help="输出目录，如 runs/mymodel")
+    p.add_argument("--preset", default="tiny", choices=list(PRESETS), help="tiny | small | study（512/8/4/256 的结构）| auto（按 --max-minutes 的预算在这台机器上实测后定大小）")
+    p.add_argument("--resume", default=None, type=path, metavar="RUN_DIR", help="从 RUN_DIR/last 接着训练")
     add_tokenizer_arg(p)
     add_device_arg(p)
     add_threads_arg(p)
@@ -183,11 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add_command(sub, "chat", help="交互式聊天 (chat)", description="多轮聊天。命令：/reset 清空历史，/help 帮助，"
                     "/set temperature 0.9 修改采样设置；exit / quit / bye 退出。也可以从管道读入。")
-    p.add_argument("run", help="训练输出目录或检查点文件夹")
+    p.add_argument("run", type=path, help="训练输出目录或检查点文件夹")
     add_chat_args(p)
 
     p = add_command(sub, "generate", help="对一句话生成回答", description="对一句用户输入生成一条回答。")
-    p.add_argument("run", help="训练输出目录或检查点文件夹")
+    p.add_argument("run", type=path, help="训练输出目录或检查点文件夹")
     p.add_argument("text", help="用户输入")
     add_chat_args(p)
 
@@ -195,11 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add_command(sub, "quickstart", help="快速上手：几分钟训练出一个能聊天的模型",
                     description="读内置语料 → 建词表 → 建模型 → 训练（默认 3 分钟）→ 报告 → 聊天。")
-    p.add_argument("--max-minutes", type=float, default=3.0, help="训练时间预算（分钟），默认 3")
-    p.add_argument("--preset", default="tiny", help="tiny（默认，CPU 友好）| small | study")
-    p.add_argument("--out", default="runs/quickstart", help="输出目录")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-steps", type=int, default=None, help="最多训练多少步（用于快速试跑）")
+    p.add_argument("--max-minutes", type=POSITIVE, default=3.0, help="训练时间预算（分钟），默认 3")
+    p.add_argument("--preset", default="tiny", choices=list(PRESETS), help="tiny（默认，CPU 友好）| small | study")
+    p.add_argument("--out", type=OUT_DIR, default="runs/quickstart", help="输出目录")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--max-steps", type=COUNT, default=None, help="最多训练多少步（用于快速试跑）")
     add_tokenizer_arg(p)
     add_device_arg(p)
     add_threads_arg(p)
@@ -211,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = data_sub.add_parser("download", help="下载并解压语料，如 xiaohuangji",
                             description="下载（可断点续传）、校验并解压一个公开语料，然后打印训练命令。")
     d.add_argument("name", help="语料名：xiaohuangji")
-    d.add_argument("--out", default="data", help="保存目录，默认 data/")
+    d.add_argument("--out", type=OUT_DIR, default="data", help="保存目录，默认 data/")
     d.add_argument("--url", default=None, help="覆盖下载网址（如镜像）")
     d.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
 
@@ -219,30 +301,30 @@ def build_parser() -> argparse.ArgumentParser:
                     description="在数据上算 loss / 困惑度 / 每字符比特数 (bpc) / <unk> 比例，再对 30 个固定提示"
                     "用固定种子生成回答，算回答长度、distinct-1/2、重复率、自己停下的比例。给两个 RUN 时并排比较。"
                     "加 --references 时还与参考回答比：BLEU-2/4、Dist-1/2、字符 F1（算法照 CDial-GPT）及两个基线。")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="训练目录或检查点文件夹；给两个时多一列差值 Δ")
-    p.add_argument("--data", required=True, help="评估语料：.conv / .jsonl / .tsv")
-    p.add_argument("--out", default=None, help="结果 JSON；默认每个 RUN 写自己的 RUN/eval.json，"
+    p.add_argument("runs", type=path, nargs="+", metavar="RUN", help="训练目录或检查点文件夹；给两个时多一列差值 Δ")
+    p.add_argument("--data", required=True, type=path, help="评估语料：.conv / .jsonl / .tsv")
+    p.add_argument("--out", type=OUT_FILE, default=None, help="结果 JSON；默认每个 RUN 写自己的 RUN/eval.json，"
                    "给了 --out 则只写这一个文件（多个 RUN 时为 {\"runs\": {RUN: 结果}}）")
-    p.add_argument("--seeds", type=int, nargs="+", default=list(EVAL_SEEDS), help="生成用的随机种子，默认 0 1 2")
+    p.add_argument("--seeds", type=SEED, nargs="+", default=list(EVAL_SEEDS), help="生成用的随机种子，默认 0 1 2")
     add_sampling_args(p, EVAL_SETTINGS)
-    p.add_argument("--batch-size", type=int, default=8, help="算 loss 时每批几行")
+    p.add_argument("--batch-size", type=COUNT, default=8, help="算 loss 时每批几行")
     p.add_argument("--references", action=argparse.BooleanOptionalAction, default=False,
                    help="把 --data 的每段对话拆成 (上下文, 参考回答 = 最后一句助手的话)，模型照 CDial-GPT 的设置"
                    "（p=0.9、temperature 0.7、第一个 --seeds）回答，算 BLEU-2/4、Dist-1/2、字符 F1，"
                    "并与两个基线（训练语料里最常见的回答、检索最像的训练上下文的回答）并排")
-    p.add_argument("--train-data", nargs="+", default=None, metavar="FILE",
+    p.add_argument("--train-data", nargs="+", type=path, default=None, metavar="FILE",
                    help="--references 的基线用的训练语料；默认读 RUN 训练时用的文件（与训练时一样留出验证集）")
     add_device_arg(p)
 
     p = add_command(sub, "serve", help="API 与网页聊天界面 (serve)",
                     description="启动一个服务器：OpenAI 兼容的 API（/v1/chat/completions、/v1/models）和网页聊天界面 (/)。"
                     "默认只监听本机 127.0.0.1。")
-    p.add_argument("run", help="训练输出目录或检查点文件夹")
+    p.add_argument("run", type=path, help="训练输出目录或检查点文件夹")
     p.add_argument("--host", default="127.0.0.1", help="监听地址；0.0.0.0 让同一网络的其他机器也能连（请同时设 --api-key）")
-    p.add_argument("--port", type=int, default=8000, help="端口")
+    p.add_argument("--port", type=PORT, default=8000, help="端口")
     p.add_argument("--api-key", default=None, help="设置后 /v1/* 需要 `Authorization: Bearer KEY`，否则返回 401")
-    p.add_argument("--max-tokens-cap", type=int, default=256, help="每个回答最多多少个词元（请求的 max_tokens 不能超过它）")
-    p.add_argument("--max-batch", type=int, default=16, help="最多几个请求一起解码（连续批处理）；1 = 一个接一个")
+    p.add_argument("--max-tokens-cap", type=COUNT, default=256, help="每个回答最多多少个词元（请求的 max_tokens 不能超过它）")
+    p.add_argument("--max-batch", type=COUNT, default=16, help="最多几个请求一起解码（连续批处理）；1 = 一个接一个")
     add_device_arg(p)
     add_compile_arg(p)
 
@@ -253,16 +335,16 @@ def build_parser() -> argparse.ArgumentParser:
     i = add_command(inspect_sub, "next", help="下一个词元的前 k 名概率，及采样设置怎样改变它",
                     description="逐步贪心写几个词元，每步列出概率最高的候选；最后一步的分布在"
                     "温度 0.5/1/1.5、top_k=5、top_p=0.9、重复惩罚 1.3 下各是什么样。")
-    i.add_argument("run", help="训练目录或检查点文件夹")
+    i.add_argument("run", type=path, help="训练目录或检查点文件夹")
     i.add_argument("text", help="用户输入")
-    i.add_argument("--tokens", type=int, default=3, help="贪心往下写几个词元，默认 3")
-    i.add_argument("--top", type=int, default=10, help="每步列出前几名，默认 10")
+    i.add_argument("--tokens", type=COUNT, default=3, help="贪心往下写几个词元，默认 3")
+    i.add_argument("--top", type=COUNT, default=10, help="每步列出前几名，默认 10")
     i = add_command(inspect_sub, "attention", help="每层每个头的注意力热力图 (PNG)",
                     description="用手写注意力路径跑一遍提示，把每层的注意力权重画成 PNG，两轴都是词元。")
-    i.add_argument("run", help="训练目录或检查点文件夹")
+    i.add_argument("run", type=path, help="训练目录或检查点文件夹")
     i.add_argument("text", help="用户输入")
-    i.add_argument("--out", default=None, help="图片目录，默认 RUN/attention")
-    i.add_argument("--reply-tokens", type=int, default=0, help="先贪心写出这么多个回答词元，一起画进图里")
+    i.add_argument("--out", type=OUT_DIR, default=None, help="图片目录，默认 RUN/attention")
+    i.add_argument("--reply-tokens", type=COUNT0, default=0, help="先贪心写出这么多个回答词元，一起画进图里")
     add_params_command(inspect_sub, "params", help="参数与一个训练步的 FLOPs 按组件分布（别名 `studygpt info`）")
 
     add_params_command(sub, "info", help="参数按组件的分布（同 `inspect params`）")
@@ -270,9 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "export", help="导出到 Hugging Face 或 GGUF (llama.cpp / Ollama)",
                     description="把模型带出去：--to hf 写一个 transformers 能加载的文件夹，--to gguf 写一个 llama.cpp / "
                     "Ollama 能加载的 .gguf 文件。需要 pip install -e \".[export]\"。")
-    p.add_argument("run", help="训练目录（默认用 best/）或检查点文件夹")
+    p.add_argument("run", type=path, help="训练目录（默认用 best/）或检查点文件夹")
     p.add_argument("--to", required=True, help="hf | gguf")
-    p.add_argument("out", help="输出：hf 是文件夹，gguf 是 .gguf 文件")
+    p.add_argument("out", type=OUT_ANY, help="输出：hf 是文件夹，gguf 是 .gguf 文件")
     p.add_argument("--dtype", default=None, help="gguf 的数据类型：f32（默认）| f16 | q8_0")
     p.add_argument("--force", action=argparse.BooleanOptionalAction, default=False, help="输出已存在时覆盖它")
 
@@ -283,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_tokenizer_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tokenizer", default=None, metavar="DIR",
+    p.add_argument("--tokenizer", type=path, default=None, metavar="DIR",
                    help="用现成的分词器（`studygpt tokenizer train` 的输出目录）；不给时按语料建字符级词表")
 
 
@@ -292,26 +374,26 @@ def add_lab_commands(sub) -> None:
     p = add_command(sub, "tokenizer", help="分词器实验室：训练字符级或字节级 BPE 分词器", description="分词器工具。")
     t = add_command(p.add_subparsers(dest="tokenizer_command", required=True), "train", "tokenizer_train",
                     help="训练分词器", description="在语料上训练分词器，写出 DIR/vocab.txt（char）或 DIR/tokenizer.json（bpe）。")
-    t.add_argument("--data", nargs="+", required=True, help="语料：.conv / .jsonl / .tsv，可以多个")
+    t.add_argument("--data", type=path, nargs="+", required=True, help="语料：.conv / .jsonl / .tsv，可以多个")
     t.add_argument("--type", default="bpe", choices=["char", "bpe"], help="char 字符级 | bpe 字节级 BPE；默认 %(default)s")
-    t.add_argument("--vocab-size", type=int, default=8000, help="词表大小（含 7 个特殊词元）；默认 %(default)s")
-    t.add_argument("--out", required=True, help="输出目录")
+    t.add_argument("--vocab-size", type=COUNT, default=8000, help="词表大小（含 7 个特殊词元）；默认 %(default)s")
+    t.add_argument("--out", type=OUT_DIR, required=True, help="输出目录")
 
     p = add_command(sub, "finetune", help="LoRA 微调：只训练低秩适配器",
                     description="在训练好的模型上装 LoRA 适配器（注意力与前馈的投影），底座冻结，只训练适配器；"
                     "用的是同一个训练循环。--merge 把适配器合并进权重，得到一个普通模型。")
-    p.add_argument("run", help="底座模型：训练目录或检查点文件夹")
-    p.add_argument("--data", nargs="+", default=None, help="微调语料：.conv / .jsonl / .tsv")
+    p.add_argument("run", type=path, help="底座模型：训练目录或检查点文件夹")
+    p.add_argument("--data", nargs="+", type=path, default=None, help="微调语料：.conv / .jsonl / .tsv")
     p.add_argument("--example", default=None, choices=["persona"], help="内置例子：persona 给快速上手的模型换一个身份")
-    p.add_argument("--out", required=True, help="输出目录（adapter/ 与 last/）")
-    p.add_argument("--lora-rank", type=int, default=8, help="秩 r；默认 %(default)s")
-    p.add_argument("--lora-alpha", type=float, default=16.0, help="缩放 alpha（支路乘 alpha/r）；默认 %(default)s")
-    p.add_argument("--lora-dropout", type=float, default=0.0, help="支路输入的 dropout；默认 %(default)s")
+    p.add_argument("--out", type=OUT_DIR, required=True, help="输出目录（adapter/ 与 last/）")
+    p.add_argument("--lora-rank", type=COUNT, default=8, help="秩 r；默认 %(default)s")
+    p.add_argument("--lora-alpha", type=POSITIVE, default=16.0, help="缩放 alpha（支路乘 alpha/r）；默认 %(default)s")
+    p.add_argument("--lora-dropout", type=FRACTION, default=0.0, help="支路输入的 dropout；默认 %(default)s")
     p.add_argument("--merge", action=argparse.BooleanOptionalAction, default=False, help="训练后把适配器合并进权重")
-    p.add_argument("--max-minutes", type=float, default=None, help="训练时间预算（分钟）；都不给时语料训练 1 分钟，内置例子训练 120 步")
-    p.add_argument("--max-steps", type=int, default=None, help="最多训练多少步")
-    p.add_argument("--lr", type=float, default=5e-3, help="学习率；默认 %(default)s")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=POSITIVE, default=None, help="训练时间预算（分钟）；都不给时语料训练 1 分钟，内置例子训练 120 步")
+    p.add_argument("--max-steps", type=COUNT, default=None, help="最多训练多少步")
+    p.add_argument("--lr", type=POSITIVE, default=5e-3, help="学习率；默认 %(default)s")
+    p.add_argument("--seed", type=SEED, default=0)
     add_device_arg(p)
     add_progress_arg(p)
 
@@ -320,32 +402,32 @@ def add_lab_commands(sub) -> None:
 def add_posttrain_commands(sub) -> None:
     """sft、rl、dpo（第 14、15 章；处理函数都是 commands.cmd_posttrain，训练方案在 recipes/posttrain.py）。"""
     common = [("--task", dict(default="add3", help="任务名（见 posttrain/tasks.py）：add3 = 三位数加法")),
-              ("--max-steps", dict(type=int, help="优化步数")), ("--lr", dict(type=float, help="学习率")),
-              ("--seed", dict(type=int, default=0, help="随机种子（同一个种子结果相同）"))]
+              ("--max-steps", dict(type=COUNT, help="优化步数")), ("--lr", dict(type=POSITIVE, help="学习率")),
+              ("--seed", dict(type=SEED, default=0, help="随机种子（同一个种子结果相同）"))]
     specs = {
         "sft": ("监督微调：快速上手语料 + 任务训练题（第 14、15 章的起点）", 200, 1e-3,
-                [("--problems", dict(type=int, default=6000, help="任务训练题的数量，默认 %(default)s")),
-                 ("--sloppy", dict(type=float, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s"))]),
+                [("--problems", dict(type=COUNT, default=6000, help="任务训练题的数量，默认 %(default)s")),
+                 ("--sloppy", dict(type=FRACTION, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s"))]),
         "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 80, 1e-4,
-               [("--group-size", dict(type=int, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
-                ("--prompts", dict(type=int, default=16, help="每步几道题 P，默认 %(default)s")),
-                ("--kl", dict(type=float, default=0.05, help="KL 惩罚的权重 β，默认 %(default)s")),
-                ("--clip", dict(type=float, default=0.2, help="比率裁剪 ε，默认 %(default)s")),
-                ("--temperature", dict(type=float, default=1.0, help="抽样温度，默认 %(default)s")),
-                ("--eval-every", dict(type=int, default=10, help="每几步考一次留出题，默认 %(default)s"))]),
+               [("--group-size", dict(type=COUNT, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
+                ("--prompts", dict(type=COUNT, default=16, help="每步几道题 P，默认 %(default)s")),
+                ("--kl", dict(type=NONNEG, default=0.05, help="KL 惩罚的权重 β，默认 %(default)s")),
+                ("--clip", dict(type=POSITIVE, default=0.2, help="比率裁剪 ε，默认 %(default)s")),
+                ("--temperature", dict(type=POSITIVE, default=1.0, help="抽样温度，默认 %(default)s")),
+                ("--eval-every", dict(type=COUNT, default=10, help="每几步考一次留出题，默认 %(default)s"))]),
         "dpo": ("偏好微调 (DPO)：冻结的参考模型、β、DPO 损失", 60, 1e-4,
-                [("--pairs", dict(default="builtin", help="偏好文件 JSONL（每行 prompt/chosen/rejected），"
+                [("--pairs", dict(type=path, default="builtin", help="偏好文件 JSONL（每行 prompt/chosen/rejected），"
                                                           "或 builtin = 任务的内置偏好；默认 %(default)s")),
-                 ("--beta", dict(type=float, default=0.1, help="β，默认 %(default)s")),
-                 ("--sft-weight", dict(type=float, default=0.0, help="再加这么多倍 chosen 的 SFT 损失，防止好回答的概率"
+                 ("--beta", dict(type=POSITIVE, default=0.1, help="β，默认 %(default)s")),
+                 ("--sft-weight", dict(type=NONNEG, default=0.0, help="再加这么多倍 chosen 的 SFT 损失，防止好回答的概率"
                                                                    "也一起下降（似然位移）；默认 %(default)s = 纯 DPO")),
-                 ("--batch-size", dict(type=int, default=16, help="每步几条偏好，默认 %(default)s")),
-                 ("--eval-every", dict(type=int, default=10, help="每几步在留出偏好上测一次，默认 %(default)s"))]),
+                 ("--batch-size", dict(type=COUNT, default=16, help="每步几条偏好，默认 %(default)s")),
+                 ("--eval-every", dict(type=COUNT, default=10, help="每几步在留出偏好上测一次，默认 %(default)s"))]),
     }
     for name, (help_text, steps, lr, extra) in specs.items():
         p = add_command(sub, name, "posttrain", help=help_text, description=help_text + "。见 docs/zh/14_dpo.md、15_rl.md。")
-        p.add_argument("run", help="起点：训练目录或检查点文件夹（如快速上手的 runs/quickstart）")
-        p.add_argument("--out", required=True, help="输出目录（检查点 last/、metrics.jsonl、curves.png、summary.json）")
+        p.add_argument("run", type=path, help="起点：训练目录或检查点文件夹（如快速上手的 runs/quickstart）")
+        p.add_argument("--out", type=OUT_DIR, required=True, help="输出目录（检查点 last/、metrics.jsonl、curves.png、summary.json）")
         for flag, kwargs in common + extra:
             p.add_argument(flag, **kwargs)
         p.set_defaults(max_steps=steps, lr=lr)
@@ -359,7 +441,6 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "train":
         parser.error(f"无法识别的参数：{' '.join(extra)}")
     try:
-        commands.check_out(args)  # --out 不能用时，开工之前就停
         return getattr(commands, f"cmd_{args.handler}")(args, parse_overrides(extra) if extra else {})
     except StudyGPTError as err:
         print(f"错误 (error): {err}", file=sys.stderr)

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from studygpt.errors import StudyGPTError
+from studygpt.errors import StudyGPTError, check_field_types
 
 try:  # FlexAttention：PyTorch ≥ 2.5 才有；没有时文档掩码总走稠密掩码 (dense mask)
     from torch.nn.attention.flex_attention import (
@@ -52,6 +52,7 @@ class ModelConfig:
     norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
+        check_field_types(self)  # 先看类型：`--d-model abc` 进来的是字符串
         checks = [
             (self.vocab_size > 0, f"vocab_size={self.vocab_size} 必须 > 0"),
             (self.d_model > 0 and self.n_head > 0, "d_model 和 n_head 必须 > 0"),
@@ -59,6 +60,7 @@ class ModelConfig:
             ((self.d_model // max(self.n_head, 1)) % 2 == 0, "每头维度 d_model/n_head 必须是偶数（RoPE 成对旋转）"),
             (self.n_layers > 0 and self.max_len > 0, "n_layers 和 max_len 必须 > 0"),
             (0.0 <= self.dropout < 1.0, f"dropout={self.dropout} 必须在 [0, 1) 之间"),
+            (self.rope_base > 1 and self.norm_eps > 0, f"rope_base={self.rope_base} 必须 > 1，norm_eps={self.norm_eps} 必须 > 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def finetune(run: str, out: str, data: list[str] | None = None, example: str | N
         raise StudyGPTError("请给 --data 语料文件，或 --example persona（内置例子），二者选一。")
     if example not in (None, "persona"):
         raise StudyGPTError(f"--example {example!r} 不认识；现在只有 persona（给快速上手的模型换一个身份）。")
-    if Path(out).resolve() == Path(run).resolve():
+    if os.path.realpath(out) == os.path.realpath(run):  # realpath 遇到符号链接环不报错（Path.resolve 会）
         raise StudyGPTError("--out 不能与 RUN 相同：微调不改动底座模型，结果另存一个目录。")
     config = LoRAConfig(rank=rank, alpha=alpha, dropout=dropout)
     if minutes is None and max_steps is None:

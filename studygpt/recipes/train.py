@@ -127,6 +127,7 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
     train_cfg = {**preset["train"], **spec.train}
     train_cfg.setdefault("seq_len", model_cfg["max_len"])
     config = TrainConfig.from_dict(train_cfg)
+    ModelConfig(vocab_size=1, **model_cfg)  # 先校验模型设置（如 --max-len abc），再拿 max_len 与 seq_len 比
     if config.seq_len > model_cfg["max_len"]:
         raise StudyGPTError(f"seq_len={config.seq_len} 不能大于模型的 max_len={model_cfg['max_len']}。")
     if tokenizer is None and spec.tokenizer:

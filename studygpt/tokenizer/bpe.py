@@ -76,7 +76,11 @@ class BPETokenizer:
         to_byte = _byte_decoder()
         raw = [self.hf.id_to_token(i) for i in range(self.hf.get_vocab_size())]
         # 每个词元的原始字节（特殊词元没有字节：它们不是文字）
-        self.token_bytes = [b"" if t in SPECIAL_TOKENS else bytes(to_byte[c] for c in t) for t in raw]
+        try:
+            self.token_bytes = [b"" if t in SPECIAL_TOKENS else bytes(to_byte[c] for c in t) for t in raw]
+        except KeyError as err:  # 如 `studygpt export --to hf` 写出的字符级 tokenizer.json：词元是汉字本身
+            raise StudyGPTError(f"这个 tokenizer.json 不是字节级 BPE：词元里有 {err.args[0]!r} 这样的非字节写法"
+                                "（像是导出给 Hugging Face 的分词器）；请给 `studygpt tokenizer train` 的输出目录或训练目录。") from None
         self.id_to_token = [t if t in SPECIAL_TOKENS else readable(b) for t, b in zip(raw, self.token_bytes)]
 
     # ===== 1. 训练与存取 (train / save / load) =====

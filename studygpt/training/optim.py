@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from studygpt.errors import StudyGPTError
+from studygpt.errors import StudyGPTError, check_field_types
 from studygpt.model.transformer import DialogueModel
 
 
@@ -50,7 +50,11 @@ class TrainConfig:
     assistant_token_id: int | None = None  # 种子接口的键；标签已由对话格式决定，这里只接受不使用
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)
+        check_field_types(self)  # 先看类型：`--lr abc` 进来的是字符串
+        betas = self.betas if isinstance(self.betas, (list, tuple)) else ()
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            raise StudyGPTError(f"训练配置无效 (invalid training config): betas={self.betas!r} 必须是 [0, 1) 里的两个数，如 (0.9, 0.95)。")
+        self.betas = tuple(betas)
         checks = [
             (self.lr > 0, f"lr={self.lr} 必须 > 0"),
             (self.grad_accum_steps >= 1, f"grad_accum_steps={self.grad_accum_steps} 必须 ≥ 1"),
@@ -63,6 +67,9 @@ class TrainConfig:
             (self.max_grad_norm > 0, f"max_grad_norm={self.max_grad_norm} 必须 > 0"),
             (self.weight_decay >= 0, f"weight_decay={self.weight_decay} 必须 ≥ 0"),
             (self.eval_every >= 0 and self.eval_points >= 1, "eval_every 必须 ≥ 0，eval_points 必须 ≥ 1"),
+            (self.save_every >= 0 and self.log_every >= 1, "save_every 必须 ≥ 0（0 = 不另存），log_every 必须 ≥ 1"),
+            (self.warmup_steps is None or self.warmup_steps >= 0, f"warmup_steps={self.warmup_steps} 必须 ≥ 0"),
+            (self.seed >= 0, f"seed={self.seed} 必须 ≥ 0"),
             (self.eval_batches is None or self.eval_batches >= 1, f"eval_batches={self.eval_batches} 必须 ≥ 1"),
             (self.early_stop_patience >= 0 and self.overfit_rises >= 1,
              "early_stop_patience 必须 ≥ 0（0 = 不早停），overfit_rises 必须 ≥ 1"),
