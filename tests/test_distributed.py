@@ -38,6 +38,7 @@ def worker(rank, world_size, port, out_dir, until_step):
     try:
         trainer = make_trainer(out_dir, rank, world_size)
         trainer.train(until_step=until_step)
+        dist.barrier()  # 两个进程都做完再拆进程组：一个先拆、另一个还在收发时，gloo 偶尔 abort（SIGABRT）
     finally:
         dist.destroy_process_group()
 

@@ -82,5 +82,8 @@ def all_reduce_max(value: float, device) -> float:
 
 
 def cleanup() -> None:
+    """训练正常结束后拆掉进程组。先等所有进程都走到这里 (barrier)：一个进程先拆、别的进程还在收发时，
+    gloo 偶尔会 abort（"terminate called without an active exception"）。"""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
