@@ -65,7 +65,8 @@ RUNS = REPO / "runs" / "budget_sweep"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--budgets", type=float, nargs="+", help="预算（分钟），默认 5 15 30")
-    p.add_argument("--sizes", type=int, nargs="+", help="固定大小的 depth（每个预算都用它）；默认按预算见 DEFAULT_SIZES")
+    p.add_argument("--sizes", type=int, nargs="*", help="固定大小的 depth（每个预算都用它）；默认按预算见 DEFAULT_SIZES；"
+                   "只写 --sizes 不跟数字 = 不跑固定大小（只跑 auto 与 --study）")
     p.add_argument("--auto", action=argparse.BooleanOptionalAction, default=True, help="每个预算也跑 auto 格子")
     p.add_argument("--study", action=argparse.BooleanOptionalAction, default=False,
                    help="每个预算也跑 study 预设（原项目的大小）作对照：第 28 号问题的目标是 auto 比它低多少 bpc")
@@ -230,7 +231,7 @@ def sweep(args: argparse.Namespace) -> None:
         if data is None:
             return
         for budget in args.budgets:
-            sizes = args.sizes or DEFAULT_SIZES.get(int(budget), [1, 2, 3, 4])
+            sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES.get(int(budget), [1, 2, 3, 4])
             for size in (["auto"] if args.auto else []) + [f"d{d}" for d in sizes] + (["study"] if args.study else []):
                 name = f"{variant}_{budget:g}min_{size}"
                 if cell_key(budget, size, variant, cpu) in done_cells(args.results):
