@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 import torch
 
 from studygpt.errors import StudyGPTError
-from studygpt.hardware import choose_precision
+from studygpt.hardware import Precision, choose_precision
 from studygpt.model.transformer import DialogueModel, ModelConfig, lm_loss
 from studygpt.training.trainer import count_real_tokens
 
@@ -69,14 +69,13 @@ class Probe:
 
 
 def measure_throughput(config: ModelConfig, batches: Iterable[dict], device: torch.device, seconds: float,
-                       use_amp: bool = True) -> tuple[float, float]:
+                       precision: Precision) -> tuple[float, float]:
     """在真实的批次上训练几步（和训练同样的精度、AdamW、反向传播），返回 (tokens/s, 用掉的秒数)。
     第一步是热身，不计时；之后至少计两步，直到用满 seconds。"""
     start = time.perf_counter()
     torch.manual_seed(0)
     model = DialogueModel(config=config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    precision = choose_precision(device, use_amp)
     ctx = torch.autocast(device.type, dtype=precision.dtype) if precision.dtype else nullcontext()
     tokens, timed, steps = 0, 0.0, 0
     for i, batch in enumerate(batches):
@@ -181,8 +180,10 @@ def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corp
     """
     budget = minutes * 60
     probe_budget = PROBE_SHARE * budget
+    start = time.perf_counter()
+    precision = choose_precision(device, use_amp)  # 只测一次（它自己要做两次矩阵乘法计时），每个候选都用它
     probes: list[Probe] = []
-    spent = 0.0
+    spent = time.perf_counter() - start  # 也算进实测花的时间
 
     def probe(depth: int) -> None:
         nonlocal spent
@@ -190,7 +191,7 @@ def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corp
             return
         config = family_config(depth, vocab_size)
         per_probe = max(probe_budget / 3, 0.5)
-        tokens_per_s, seconds = measure(config, batches(), device, per_probe, use_amp)
+        tokens_per_s, seconds = measure(config, batches(), device, per_probe, precision)
         spent += seconds
         probes.append(Probe(depth, tokens_per_s, tokens_per_s * flops_per_token(config), seconds))
 
