@@ -310,10 +310,12 @@ def cmd_posttrain(args, overrides: dict) -> int:
     from studygpt.posttrain.rl import RLConfig
     from studygpt.recipes.posttrain import run_dpo, run_rl, run_sft
     if args.command == "sft":
-        run_sft(args.run, args.out, args.task, args.problems, args.max_steps, args.lr, args.sloppy, args.seed)
+        run_sft(args.run, args.out, args.task, args.problems, args.max_steps, args.lr, args.sloppy, args.seed,
+                form=args.format, max_minutes=args.max_minutes)
     elif args.command == "rl":
         config = RLConfig(task=args.task, prompts_per_step=args.prompts, group_size=args.group_size,
-                          temperature=args.temperature, clip=args.clip, kl_coef=args.kl, seed=args.seed)
+                          temperature=args.temperature, clip=args.clip, kl_coef=args.kl, seed=args.seed,
+                          reward=args.reward, max_new_tokens=args.max_new_tokens or 0)
         run_rl(args.run, args.out, config, args.max_steps, args.lr, args.eval_every, args.resume)
     else:
         run_dpo(args.run, args.out, args.pairs, args.task, args.beta, args.max_steps, args.lr, args.batch_size,

@@ -407,13 +407,20 @@ def add_posttrain_commands(sub) -> None:
     specs = {
         "sft": ("监督微调：快速上手语料 + 任务训练题（第 14、15 章的起点）", 200, 1e-3,
                 [("--problems", dict(type=COUNT, default=6000, help="任务训练题的数量，默认 %(default)s")),
-                 ("--sloppy", dict(type=FRACTION, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s"))]),
+                 ("--sloppy", dict(type=FRACTION, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s")),
+                 ("--format", dict(choices=["direct", "think", "tool"], default="direct",
+                                   help="示范怎样回答：direct 直接答，think 先在 <think> 里逐位打草稿（第 16 章），"
+                                        "tool 调用计算器（第 17 章）；默认 %(default)s")),
+                 ("--max-minutes", dict(type=POSITIVE, help="时间预算（分钟）：到时就停，不管步数用没用完"))]),
         "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 80, 1e-4,
                [("--group-size", dict(type=COUNT, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
                 ("--prompts", dict(type=COUNT, default=16, help="每步几道题 P，默认 %(default)s")),
                 ("--kl", dict(type=NONNEG, default=0.05, help="KL 惩罚的权重 β，默认 %(default)s")),
                 ("--clip", dict(type=POSITIVE, default=0.2, help="比率裁剪 ε，默认 %(default)s")),
                 ("--temperature", dict(type=POSITIVE, default=1.0, help="抽样温度，默认 %(default)s")),
+                ("--reward", dict(choices=["exact", "format"], default="exact",
+                                  help="exact：只看最后答案对不对；format：只看格式（第 16 章的钻空子演示）；默认 %(default)s")),
+                ("--max-new-tokens", dict(type=COUNT, help="每个回答最多多少个词元；默认按模型：会打草稿的 120，否则 24")),
                 ("--eval-every", dict(type=COUNT, default=10, help="每几步考一次留出题，默认 %(default)s"))]),
         "dpo": ("偏好微调 (DPO)：冻结的参考模型、β、DPO 损失", 60, 1e-4,
                 [("--pairs", dict(type=path, default="builtin", help="偏好文件 JSONL（每行 prompt/chosen/rejected），"

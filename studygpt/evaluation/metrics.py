@@ -29,7 +29,7 @@ from studygpt.generation.generate import (
 from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.chat_format import fit_prompt, prompt_budget
-from studygpt.tokenizer.specials import END, PAD, SPECIAL_TOKENS, UNK
+from studygpt.tokenizer.specials import CONTROL_TOKENS, END, PAD, UNK
 from studygpt.training.validation import evaluate_loss
 
 EVAL_SEEDS = (0, 1, 2)  # 固定的随机种子：同一个模型每次评估得到同样的回答
@@ -129,7 +129,7 @@ def generate_replies(model: DialogueModel, tokenizer: Tokenizer, prompts: Sequen
             steps = list(generate_tokens(model, prompt_ids, max_new_tokens, cfg, tokenizer, seed=seed))
             # 特殊词元不是文字（<|end|> 只说明停下了）；<unk> 例外，记作一个未知字符
             reply = "".join(UNK_CHAR if s.text == UNK else s.text for s in steps
-                            if s.text == UNK or s.text not in SPECIAL_TOKENS)
+                            if s.text == UNK or s.text not in CONTROL_TOKENS)
             out.append({"prompt": item["prompt"], "history": history, "seed": seed, "reply": reply,
                         "ended": bool(steps) and steps[-1].token_id == end_id})
     return out

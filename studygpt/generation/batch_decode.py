@@ -17,7 +17,7 @@ import torch
 
 from studygpt.model.transformer import DialogueModel, KVCache, eval_mode
 from studygpt.tokenizer.char import Tokenizer
-from studygpt.tokenizer.chat_format import fit_prompt, prompt_budget
+from studygpt.tokenizer.chat_format import fit_prompt, parse_reply, prompt_budget
 from studygpt.tokenizer.specials import END
 
 
@@ -119,7 +119,7 @@ def greedy_batch(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence
     with eval_mode(model):
         for start in range(0, len(prompts), batch_size):
             for ids in greedy_rows(model, prompts[start:start + batch_size], max_length, end_id):
-                replies.append(tokenizer.decode(ids))
+                replies.append(parse_reply(ids, tokenizer).content)  # 只要正文：<think> 草稿不算回答
     return replies
 
 

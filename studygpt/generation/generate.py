@@ -20,7 +20,7 @@ from studygpt.errors import StudyGPTError
 from studygpt.model.transformer import DialogueModel, KVCache, eval_mode
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.chat_format import fit_prompt, prompt_budget
-from studygpt.tokenizer.specials import END, SPECIAL_TOKENS, UNK
+from studygpt.tokenizer.specials import CONTROL_TOKENS, END, UNK
 
 
 # ===== 1. 采样设置 (sampling settings) =====
@@ -113,7 +113,7 @@ class Step:
     @property
     def visible(self) -> bool:
         """这个词元要不要出现在回答里：特殊词元不出现，只有 <unk> 照原样显示（让人看见未知字）。"""
-        return self.text not in SPECIAL_TOKENS or self.text == UNK
+        return self.text not in CONTROL_TOKENS or self.text == UNK
 
 
 # ===== 2. 处理 logits =====
@@ -249,7 +249,7 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
                 p, idx = probs.topk(top_n)
                 top = [(tokenizer.id_to_token[j], float(q)) for q, j in zip(p.tolist(), idx.tolist())]
             name = tokenizer.id_to_token[token]
-            yield Step(token, name if name in SPECIAL_TOKENS else text.push(token), float(probs[token]), top)
+            yield Step(token, name if name in CONTROL_TOKENS else text.push(token), float(probs[token]), top)
             if token == end_id:
                 break
             reply.append(token)

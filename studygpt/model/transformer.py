@@ -290,6 +290,24 @@ class DialogueModel(nn.Module):
         x = self.norm(x)
         return x if return_hidden else self.output(x)
 
+    @torch.no_grad()
+    def resize_vocab(self, vocab_size: int) -> None:
+        """词表变大之后（tokenizer.add_tokens）把嵌入矩阵加几行，已有的行原样保留。
+
+        新行取已有嵌入的平均值：输出层与嵌入共享这个矩阵，平均向量给出的 logit 接近已有词元的平均，
+        新词元一开始既不会被抢着生成，也不是永远选不到；随机初始化的行则可能一开始就占掉很大的概率。
+        """
+        old = self.tok_embeddings.weight
+        if vocab_size < old.shape[0]:
+            raise StudyGPTError(f"resize_vocab 只能变大：现在 {old.shape[0]}，要求 {vocab_size}。")
+        if vocab_size == old.shape[0]:
+            return
+        new = nn.Embedding(vocab_size, self.config.d_model, device=old.device, dtype=old.dtype)
+        new.weight[: old.shape[0]] = old
+        new.weight[old.shape[0]:] = old.mean(0)
+        self.tok_embeddings = new
+        self.config.vocab_size = vocab_size
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

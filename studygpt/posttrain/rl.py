@@ -26,10 +26,12 @@ import torch
 from studygpt.errors import StudyGPTError
 from studygpt.model.transformer import KVCache
 from studygpt.posttrain.dpo import token_logprobs
-from studygpt.posttrain.tasks import Task
+from studygpt.posttrain.tasks import Task, format_reward
 from studygpt.tokenizer.char import Tokenizer
-from studygpt.tokenizer.chat_format import IGNORE_INDEX, render_prompt
+from studygpt.tokenizer.chat_format import IGNORE_INDEX, parse_reply, render_prompt
 from studygpt.tokenizer.specials import END, PAD
+
+REWARDS = ("exact", "format")
 
 
 @dataclass
@@ -39,7 +41,8 @@ class RLConfig:
     prompts_per_step: int = 16    # P：每步几道题
     group_size: int = 8           # G：每道题抽几个回答；组越大，"比同组平均好"估得越准
     temperature: float = 1.0      # 抽样温度；重算概率 (token_logprobs) 用同一个温度，ρ 的分子分母才是同一个分布
-    max_new_tokens: int = 24      # 回答最多多少个词元（标准答案 add3 约 16 个、sub2 约 11 个，含 <|end|>）
+    max_new_tokens: int = 24      # 回答最多多少个词元（标准答案 add3 约 16 个、sub2 约 11 个，含 <|end|>；带草稿约 60 个）
+    reward: str = "exact"         # exact：只看最后的答案对不对；format：只看格式（第 16 章的"钻空子"演示，见 tasks.format_reward）
     clip: float = 0.2             # ε：比率被裁剪到 [1−ε, 1+ε]
     kl_coef: float = 0.05         # β：KL 惩罚的权重
     seed: int = 0
@@ -48,8 +51,9 @@ class RLConfig:
         checks = [(self.prompts_per_step >= 1, "prompts_per_step 必须 ≥ 1"),
                   (self.group_size >= 2, "group_size 必须 ≥ 2（一个回答没法和同组比较）"),
                   (self.temperature > 0, "temperature 必须 > 0（抽样才有多样的回答可比）"),
-                  (self.max_new_tokens >= 1, "max_new_tokens 必须 ≥ 1"),
-                  (0 < self.clip < 1, "clip 必须在 (0, 1) 之间"), (self.kl_coef >= 0, "kl_coef 必须 ≥ 0")]
+                  (self.max_new_tokens >= 0, "max_new_tokens 必须 ≥ 1（0 = 按模型自动：会打草稿的 120，否则 24）"),
+                  (0 < self.clip < 1, "clip 必须在 (0, 1) 之间"), (self.kl_coef >= 0, "kl_coef 必须 ≥ 0"),
+                  (self.reward in REWARDS, f"reward 必须是 {' / '.join(REWARDS)} 之一")]
         for ok, message in checks:
             if not ok:
                 raise StudyGPTError(f"强化学习设置无效 (invalid RLConfig): {message}。")
@@ -180,10 +184,12 @@ def rollout_batch(model, tokenizer: Tokenizer, task: Task, config: RLConfig, ste
     model.train(was_training)
     rewards = []
     for i, (prompt, reply) in enumerate(zip(prompts, replies)):
-        text = tokenizer.decode([t for t in reply if t != end_id])
+        parsed = parse_reply(reply, tokenizer)  # 草稿 <think>…</think> 不判分：只看最后的正文（或只看格式）
         # 没写完（没有 <|end|>）的回答也判分：格式不完整就是 0 分
         finished = bool(reply) and reply[-1] == end_id
-        rewards.append(task.score(problems[i // config.group_size], text) if finished else 0.0)
+        problem = problems[i // config.group_size]
+        score = task.score(problem, parsed.content) if config.reward == "exact" else format_reward(problem, parsed)
+        rewards.append(score if finished else 0.0)
     width = max(len(p) + len(r) for p, r in zip(prompts, replies))
     batch = {"input_ids": torch.tensor([p + r + [pad_id] * (width - len(p) - len(r)) for p, r in zip(prompts, replies)]),
              "labels": torch.tensor([[IGNORE_INDEX] * len(p) + r + [IGNORE_INDEX] * (width - len(p) - len(r))

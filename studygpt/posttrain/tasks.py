@@ -65,6 +65,23 @@ def reward(problem: Problem, reply: str) -> float:
     return float(parse_answer(reply) == (problem.a, problem.op, problem.b, problem.result))
 
 
+STEP_PATTERN = re.compile(r"[个十百千万]位[0-9]\+[0-9]\+[01]=[0-9]{2}")
+
+
+def format_reward(problem: Problem, reply) -> float:
+    """只看格式的奖励（第 16 章的反面教材）：草稿每一列都写成 `个位x+y+c=两位数` 的样子、
+    最后一句是 `a加b等于N。` 并抄对了题，就给 1 分——数字算没算对、草稿和答案对不对得上，都不管。
+
+    模型会钻这个空子 (reward hacking)：随便写几个数字也能拿满分，于是奖励涨到 1，答对的比例却不涨甚至下降。
+    只看最后答案的 reward 不怕这个：要拿分，数就得算对。reply 是 chat_format.Reply。
+    """
+    steps = reply.reasoning.split("，") if reply.reasoning else []
+    columns = len(str(max(problem.a, problem.b)))
+    parsed = parse_answer(reply.content)
+    shaped = len(steps) == columns and all(STEP_PATTERN.fullmatch(s) for s in steps)
+    return float(shaped and parsed is not None and parsed[:3] == (problem.a, problem.op, problem.b))
+
+
 def looping_answer(problem: Problem) -> str:
     """"停不下来"的回答：答对之后又把同一句说一遍。和也对，但整句不是约定的格式，奖励是 0。"""
     return problem.answer * 2

@@ -9,9 +9,8 @@
 """
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +19,7 @@ import torch
 from studygpt.errors import StudyGPTError
 from studygpt.evaluation.exam import chat_questions, take_exam
 from studygpt.generation.batch_decode import greedy_batch
+from studygpt.generation.tool_use import greedy_replies
 from studygpt.model.checkpoint import load_model, resolve_checkpoint
 from studygpt.plotting import plot_metric_panels
 from studygpt.posttrain.dpo import (
@@ -31,6 +31,7 @@ from studygpt.posttrain.dpo import (
     read_pairs,
 )
 from studygpt.posttrain.rl import GRPOObjective, RLConfig, RolloutBatches
+from studygpt.posttrain.scratchpad import demonstrations
 from studygpt.posttrain.tasks import (
     Task,
     accuracy,
@@ -39,6 +40,8 @@ from studygpt.posttrain.tasks import (
     stable_percent,
 )
 from studygpt.recipes.report import write_summary
+from studygpt.tokenizer.chat_format import Reply
+from studygpt.tokenizer.specials import EXTRA_TOKENS, THINK, THINK_END
 from studygpt.training.trainer import TransformerTrainer
 
 
@@ -54,11 +57,30 @@ class Scores:
 
 
 def take_scores(model, tokenizer, task: Task, problems: int = 200, samples: int = 4) -> Scores:
-    """贪心解码 (greedy) 考一次：结果可复现。"""
+    """贪心解码 (greedy) 考一次：结果可复现。会打草稿、会调用工具的模型照样打草稿、调用计算器，只看正文判分。"""
     held = task.heldout_problems(problems)
-    replies = greedy_batch(model, tokenizer, [p.question for p in held], max_length=24)
+    if thinks_or_calls(tokenizer):
+        full = greedy_replies(model, tokenizer, [p.question for p in held], max_length=REPLY_TOKENS)
+        replies, shown = [r.content for r in full], [show_reply(r) for r in full]
+    else:
+        replies = shown = greedy_batch(model, tokenizer, [p.question for p in held], max_length=24)
     chat = take_exam(model, tokenizer, chat_questions()).accuracy
-    return Scores(accuracy(held, replies), chat, [(p.question, r) for p, r in zip(held[:samples], replies)])
+    return Scores(accuracy(held, replies), chat, [(p.question, r) for p, r in zip(held[:samples], shown)])
+
+
+REPLY_TOKENS = 120  # 草稿 + 工具调用 + 正文最多多少个词元（add3 的草稿 32 个字、调用约 60）
+
+
+def thinks_or_calls(tokenizer) -> bool:
+    """词表里有没有 <think> / <tool_call>：有才需要按"草稿 + 调用"的方式考。"""
+    return any(t in tokenizer.vocab for t in EXTRA_TOKENS)
+
+
+def show_reply(reply: Reply) -> str:
+    """给人看的一行：<think>草稿</think> <tool_call>调用</tool_call> → 结果 正文。"""
+    parts = [f"<think>{reply.reasoning}</think>" if reply.reasoning else "",
+             f"<tool_call>{reply.tool_call}</tool_call> → {reply.tool_result}" if reply.tool_call else "", reply.content]
+    return " ".join(p for p in parts if p)
 
 
 def trainer_config(steps: int, lr: float, batch_size: int, seq_len: int, seed: int) -> dict:
@@ -119,18 +141,39 @@ class Clock:
 
 
 # ===== 1. 监督微调 (SFT)：让模型在任务上"会一点" =====
-def sft_dialogues(task: Task, problems: int, sloppy: float, seed: int) -> list[list[str]]:
-    """任务的示范 (demonstrations)：problems 道训练题，其中约 sloppy 的比例是"停不下来"的坏示范
-    （答完又把同一句说一遍，见 tasks.looping_answer）——真实的示范数据也不完美，监督学习会把坏习惯一起学去。"""
-    rng = random.Random(seed)
-    return [[p.question, looping_answer(p) if rng.random() < sloppy else p.answer]
-            for p in task.train_problems(problems, seed)]
+def sft_dialogues(task: Task, problems: int, sloppy: float, seed: int, form: str = "direct") -> list[list]:
+    """任务的示范 (demonstrations)：problems 道训练题，form 是回答的写法（direct / think / tool，见 posttrain/scratchpad.py）；
+    其中约 sloppy 的比例是"停不下来"的坏示范（答完又把同一句说一遍，见 tasks.looping_answer）——
+    真实的示范数据也不完美，监督学习会把坏习惯一起学去。"""
+    return demonstrations(task, problems, form, seed, sloppy, looping_answer)
+
+
+def extend_vocab(model, tokenizer, dialogues: list[list], log: Callable[[str], None]) -> None:
+    """示范里用到、词表里却没有的词元（<think> 等控制词元、JSON 的 `{`）追加到词表末尾，嵌入矩阵跟着加行。"""
+    from studygpt.tokenizer.specials import TOOL, TOOL_CALL, TOOL_CALL_END
+    needed: list[str] = []
+    for turns in dialogues:
+        for turn in turns:
+            if isinstance(turn, Reply):
+                needed += [THINK, THINK_END] if turn.reasoning else []
+                needed += [TOOL_CALL, TOOL_CALL_END, TOOL] if turn.tool_call else []
+                needed += list(turn.reasoning + turn.tool_call + turn.tool_result + turn.content)
+            else:
+                needed += list(turn)
+    before = tokenizer.vocab_size
+    added = tokenizer.add_tokens(needed)
+    if added:
+        model.resize_vocab(tokenizer.vocab_size)
+        shown = " ".join(added[:12]) + (" …" if len(added) > 12 else "")
+        log(f"词表 (vocab) {before} → {tokenizer.vocab_size}：新加 {shown}")
 
 
 def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: int = 200, lr: float = 1e-3,
-            sloppy: float = 0.0, seed: int = 0, log: Callable[[str], None] = print) -> dict:
-    """从 start 出发，在"快速上手的语料 + problems 道任务训练题"上用语言模型损失训练 steps 步。
-    sloppy：任务示范里坏示范的比例（见 sft_dialogues）。"""
+            sloppy: float = 0.0, seed: int = 0, log: Callable[[str], None] = print, form: str = "direct",
+            max_minutes: float | None = None) -> dict:
+    """从 start 出发，在"快速上手的语料 + problems 道任务训练题"上用语言模型损失训练 steps 步
+    （给了 max_minutes 时也到时就停）。sloppy：任务示范里坏示范的比例（见 sft_dialogues）；
+    form：示范的写法，direct 直接答、think 先打草稿、tool 调用计算器（第 16、17 章）。"""
     from studygpt.batches.packing import PackedBatches
     from studygpt.batches.windows import build_windows
     from studygpt.corpus.builtin import builtin_corpus
@@ -139,22 +182,29 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
     model, tokenizer, _ = load_model(start, announce=False)
     corpus = builtin_corpus(seed)
     # 混进快速上手的全部语料：只学新题的话，模型会把聊天和两位数加法忘掉 (catastrophic forgetting)
-    dialogues = corpus.own * 6 + corpus.chatterbot + corpus.addition_train + sft_dialogues(task, problems, sloppy, seed)
+    task_dialogues = sft_dialogues(task, problems, sloppy, seed, form)
+    dialogues = corpus.own * 6 + corpus.chatterbot + corpus.addition_train + task_dialogues
+    extend_vocab(model, tokenizer, task_dialogues, log)
     seq_len = model.config.max_len
     batches = PackedBatches(build_windows(dialogues, tokenizer, seq_len), 16, seq_len, tokenizer.token_id(PAD), seed=seed)
     if len(batches) == 0:  # 内置语料总在里面，平常不会发生；语料被换掉时，宁可一句话停下也不空转
         raise StudyGPTError(f"SFT 数据打包后只有 {batches.num_rows()} 行，少于一批 16 行：请用更多任务训练题（--problems）。")
     before, clock = take_scores(model, tokenizer, task), Clock()
     log(f"起点 (start) {start}: {before.line()}")
-    config = {**trainer_config(steps, lr, 16, seq_len, seed), "log_every": 10, "min_lr_ratio": 0.1}
+    config = {**trainer_config(steps, lr, 16, seq_len, seed), "log_every": 10, "min_lr_ratio": 0.1,
+              "max_minutes": max_minutes}
     trainer = TransformerTrainer(model.train(), batches, "cpu", config, tokenizer=tokenizer, out_dir=out,
                                  progress=False, log=log)
     trainer.run_info = {"sft": {"start": str(resolve_checkpoint(start)), "task": task_name, "problems": problems,
-                                "sloppy": sloppy}}
+                                "sloppy": sloppy, "format": form}}
     trainer.train()
+    train_s = clock.seconds()
     after = take_scores(model, tokenizer, task)
-    log(f"SFT {steps} 步之后 (after): {after.line()} · {clock.text()}")
-    summary = {"task": task_name, "steps": steps, "sloppy": sloppy, "before": before.__dict__, "after": after.__dict__, **clock.seconds()}
+    log(f"SFT {trainer.step} 步之后 (after): {after.line()} · {clock.text()}")
+    for question, reply in after.samples[:2]:
+        log(f"  {question} → {reply}")
+    summary = {"task": task_name, "steps": trainer.step, "sloppy": sloppy, "format": form, "before": before.__dict__,
+               "after": after.__dict__, "train_s": train_s["wall_s"], **clock.seconds()}
     write_summary(out, summary)
     return summary
 
@@ -165,6 +215,8 @@ def run_rl(start, out, config: RLConfig, steps: int = 80, lr: float = 1e-4, eval
     """从 start 出发做 steps 步 GRPO；每 eval_every 步考一次。resume=True 时从 out/last 接着训练。"""
     task, out = get_task(config.task), Path(out)
     model, tokenizer, _ = load_model(start, announce=False)
+    if config.max_new_tokens == 0:  # 自动：会打草稿、调用工具的模型回答长得多
+        config = replace(config, max_new_tokens=REPLY_TOKENS if thinks_or_calls(tokenizer) else 24)
     reference = frozen_copy(start)
     loader = RolloutBatches(model, tokenizer, task, config)
     objective = GRPOObjective(reference, config)

@@ -37,7 +37,7 @@ from studygpt.generation.batch_decode import SlotCache, decode_rows
 from studygpt.generation.generate import ReplyText, Step, choose, prefill
 from studygpt.model.transformer import DialogueModel, KVCache
 from studygpt.tokenizer.char import Tokenizer
-from studygpt.tokenizer.specials import END, SPECIAL_TOKENS
+from studygpt.tokenizer.specials import CONTROL_TOKENS, END
 
 log = logging.getLogger("studygpt.serve.app")
 
@@ -286,7 +286,7 @@ class Batcher:
         if token == self.end_id:
             return "stop"
         name = self.tokenizer.id_to_token[token]
-        text = name if name in SPECIAL_TOKENS else row.text.push(token)  # 与 generate.stream_tokens 同一个规则
+        text = name if name in CONTROL_TOKENS else row.text.push(token)  # 与 generate.stream_tokens 同一个规则
         top = []
         if row.job.top_n:
             p, idx = probs.topk(row.job.top_n)

@@ -24,7 +24,12 @@ from typing import Iterable
 import numpy as np
 
 from studygpt.errors import StudyGPTError
-from studygpt.tokenizer.specials import SPECIAL_TOKENS, UNK
+from studygpt.tokenizer.specials import (
+    CONTROL_TOKENS,
+    EXTRA_TOKENS,
+    SPECIAL_TOKENS,
+    UNK,
+)
 
 FILE_NAME = "tokenizer.json"
 
@@ -77,11 +82,11 @@ class BPETokenizer:
         raw = [self.hf.id_to_token(i) for i in range(self.hf.get_vocab_size())]
         # 每个词元的原始字节（特殊词元没有字节：它们不是文字）
         try:
-            self.token_bytes = [b"" if t in SPECIAL_TOKENS else bytes(to_byte[c] for c in t) for t in raw]
+            self.token_bytes = [b"" if t in CONTROL_TOKENS else bytes(to_byte[c] for c in t) for t in raw]
         except KeyError as err:  # 如 `studygpt export --to hf` 写出的字符级 tokenizer.json：词元是汉字本身
             raise StudyGPTError(f"这个 tokenizer.json 不是字节级 BPE：词元里有 {err.args[0]!r} 这样的非字节写法"
                                 "（像是导出给 Hugging Face 的分词器）；请给 `studygpt tokenizer train` 的输出目录或训练目录。") from None
-        self.id_to_token = [t if t in SPECIAL_TOKENS else readable(b) for t, b in zip(raw, self.token_bytes)]
+        self.id_to_token = [t if t in CONTROL_TOKENS else readable(b) for t, b in zip(raw, self.token_bytes)]
 
     # ===== 1. 训练与存取 (train / save / load) =====
     @classmethod
@@ -145,7 +150,7 @@ class BPETokenizer:
         out = []
         for i in ids:
             token = self.id_to_token[int(i)]
-            if token in SPECIAL_TOKENS:
+            if token in CONTROL_TOKENS:
                 if not skip_special or token == UNK:
                     out.append(token.encode("utf-8"))
                 continue
@@ -153,8 +158,23 @@ class BPETokenizer:
         return b"".join(out).decode("utf-8", errors="replace")
 
     def token_id(self, token: str) -> int:
-        """特殊词元的编号，与字符级分词器相同：token_id('<|end|>') → 2。"""
-        return SPECIAL_TOKENS.index(token)
+        """特殊词元的编号，与字符级分词器相同：token_id('<|end|>') → 2。<think> 这类追加的词元在词表末尾。"""
+        if token in SPECIAL_TOKENS:
+            return SPECIAL_TOKENS.index(token)
+        idx = self.hf.token_to_id(token) if token in EXTRA_TOKENS else None
+        if idx is None:
+            raise StudyGPTError(f"这个模型的词表里没有 {token}：它没有学过思考/工具格式；请用 `studygpt sft --format think|tool` 训练出的模型。")
+        return idx
+
+    def add_tokens(self, tokens: Iterable[str]) -> list[str]:
+        """把还没有的控制词元 (specials.EXTRA_TOKENS) 追加到词表末尾，返回新加的那些。
+        字节级 BPE 能编码任何文字，所以只需要加控制词元；普通字符直接跳过。"""
+        from tokenizers import AddedToken
+        new = [t for t in dict.fromkeys(tokens) if t in EXTRA_TOKENS and self.hf.token_to_id(t) is None]
+        if new:
+            self.hf.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in new])
+            self.__init__(self.hf)  # 重建 id_to_token 与 token_bytes
+        return new
 
     def char_lengths(self) -> np.ndarray:
         """每个编号算几个字符：数它的字节里有几个"字符开头"（UTF-8 里不是 10xxxxxx 的字节）。
@@ -164,11 +184,14 @@ class BPETokenizer:
     def vocab_hash(self) -> str:
         """词表与合并规则的指纹：检查点和缓存用它确认分词器没变。"""
         model = json.loads(self.hf.to_str())["model"]
-        content = json.dumps([sorted(model["vocab"].items(), key=lambda kv: kv[1]), model["merges"]], ensure_ascii=False)
+        parts = [sorted(model["vocab"].items(), key=lambda kv: kv[1]), model["merges"]]
+        extra = [(t, self.hf.token_to_id(t)) for t in EXTRA_TOKENS if self.hf.token_to_id(t) is not None]
+        content = json.dumps(parts + [extra] if extra else parts, ensure_ascii=False)  # 没加控制词元时指纹与以前相同
         return hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
 
     def describe(self) -> str:
-        return f"字节级 BPE (byte-level BPE)：{len(SPECIAL_TOKENS)} 个特殊词元 + 256 个字节 + {self.vocab_size - len(SPECIAL_TOKENS) - 256} 个合并出的词元"
+        control = sum(t in CONTROL_TOKENS for t in self.id_to_token)
+        return f"字节级 BPE (byte-level BPE)：{control} 个特殊词元 + 256 个字节 + {self.vocab_size - control - 256} 个合并出的词元"
 
     def __len__(self) -> int:
         return self.vocab_size

@@ -21,7 +21,12 @@ from typing import Iterable
 import numpy as np
 
 from studygpt.errors import StudyGPTError
-from studygpt.tokenizer.specials import SPECIAL_TOKENS, UNK
+from studygpt.tokenizer.specials import (
+    CONTROL_TOKENS,
+    EXTRA_TOKENS,
+    SPECIAL_TOKENS,
+    UNK,
+)
 
 # vocab.txt 里需要转义的字符 (characters that cannot stand on a line of their own)
 _ESCAPES = {"\n": "\\n", "\r": "\\r"}
@@ -99,6 +104,21 @@ class Tokenizer:
         self._table = table
         return self
 
+    def add_tokens(self, tokens: Iterable[str]) -> list[str]:
+        """把词表里还没有的词元追加到末尾（已有的编号都不变），返回真正新加的那些。
+
+        第 16、17 章的 SFT 用它加上 <think>、<tool_call> 这些控制词元 (specials.EXTRA_TOKENS)，
+        和新数据里快速上手的词表没见过的字（比如 JSON 的 `{`）。模型的嵌入矩阵随后要同样变大
+        （DialogueModel.resize_vocab）。只接受单个字符或 EXTRA_TOKENS 里的控制词元。
+        """
+        self._require_vocab()
+        new = [t for t in dict.fromkeys(tokens) if t not in self.vocab]
+        bad = [t for t in new if len(t) != 1 and t not in EXTRA_TOKENS]
+        if bad:
+            raise StudyGPTError(f"字符级词表只能加单个字符或 {EXTRA_TOKENS}，收到 {bad[:3]}。")
+        self._set_tokens(self.id_to_token + new)
+        return new
+
     # ===== 2. 存取 vocab.txt (save / load) =====
     def save_vocab(self, path: str | Path) -> None:
         """写 `token<TAB>id` 每行一个，按编号排序。"""
@@ -129,6 +149,9 @@ class Tokenizer:
         if len(set(tokens)) != len(tokens):  # 同一个词元两个编号：编码只会用其中一个，另一个永远学不到
             twice = next(t for t, n in Counter(tokens).items() if n > 1)
             raise StudyGPTError(f"{path}: 词元 {twice!r} 出现了不止一次；每个词元只能有一个编号。")
+        odd = next((t for t in tokens if len(t) != 1 and t not in CONTROL_TOKENS), None)
+        if odd is not None:  # 多字符的普通词元永远编码不出来：多半是手工改错了
+            raise StudyGPTError(f"{path}: 词元 {odd!r} 不是单个字符，也不是控制词元 {sorted(CONTROL_TOKENS)}；请检查这个文件。")
         missing = [t for t in SPECIAL_TOKENS if t not in tokens]
         if missing:
             raise StudyGPTError(f"{path}: 缺少特殊词元 {missing}；StudyGPT 的词表必须包含 {SPECIAL_TOKENS}。")
@@ -161,19 +184,21 @@ class Tokenizer:
         out = []
         for i in ids:
             token = self.id_to_token[int(i)]
-            if skip_special and token in SPECIAL_TOKENS and token != UNK:
+            if skip_special and token in CONTROL_TOKENS and token != UNK:
                 continue
             out.append(token)
         return "".join(out)
 
     def token_id(self, token: str) -> int:
-        """特殊词元的编号，如 token_id('<|end|>') → 2。"""
+        """特殊词元的编号，如 token_id('<|end|>') → 2。词表里没有这个词元时（如还没加 <think> 的模型）一句话说明。"""
+        if token not in self.vocab:
+            raise StudyGPTError(f"这个模型的词表里没有 {token}：它没有学过思考/工具格式；请用 `studygpt sft --format think|tool` 训练出的模型。")
         return self.vocab[token]
 
     def char_lengths(self) -> np.ndarray:
         """每个编号代表几个字符：普通词元是它的长度，`<unk>` 代表 1 个未知字符，其他特殊词元是 0。
         评估时用它把"每词元的损失"换算成"每字符的比特数" (bits per character)。"""
-        lengths = [len(t) if t not in SPECIAL_TOKENS else int(t == UNK) for t in self.id_to_token]
+        lengths = [len(t) if t not in CONTROL_TOKENS else int(t == UNK) for t in self.id_to_token]
         return np.asarray(lengths, dtype=np.int64)
 
     def vocab_hash(self) -> str:
@@ -187,7 +212,8 @@ class Tokenizer:
         return path
 
     def describe(self) -> str:
-        return f"字符级 (character)：{len(SPECIAL_TOKENS)} 个特殊词元 + {self.vocab_size - len(SPECIAL_TOKENS)} 个字符"
+        control = sum(t in CONTROL_TOKENS for t in self.id_to_token)
+        return f"字符级 (character)：{control} 个特殊词元 + {self.vocab_size - control} 个字符"
 
     def __len__(self) -> int:
         return self.vocab_size

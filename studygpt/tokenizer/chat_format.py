@@ -8,24 +8,80 @@
 只学习助手 (assistant) 的回答内容和它结尾的 `<|end|>`，其余位置都是 -100（不计损失）：
 模型要学会"怎样回答、何时停下"，而不是去模仿用户说话。
 
+助手的回答可以是一个 Reply：先在 <think>…</think> 里写草稿 (reasoning)，或者发出一次工具调用，
+拿到工具的结果再接着回答（第 16、17 章）：
+    <|assistant|><think>个位7+6+0=13，…</think>457加386等于843。<|end|>
+    <|assistant|><tool_call>{"name":"calculator",…}</tool_call><|end|><|tool|>843<|end|><|assistant|>457加386等于843。<|end|>
+草稿和工具调用都是助手写的，也要学；工具的结果是程序给的，不学。`parse_reply` 把生成的编号拆回 Reply。
+
 整个项目只有这一个渲染函数：训练、评估、生成、服务都用它，保证格式处处一致。
 """
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Sequence, Union
 
 from studygpt.errors import StudyGPTError
 from studygpt.tokenizer.char import Tokenizer
-from studygpt.tokenizer.specials import ASSISTANT, END, USER
+from studygpt.tokenizer.specials import (
+    ASSISTANT,
+    END,
+    THINK,
+    THINK_END,
+    TOOL,
+    TOOL_CALL,
+    TOOL_CALL_END,
+    USER,
+)
 
 IGNORE_INDEX = -100  # PyTorch 交叉熵默认忽略的标签 (ignored by F.cross_entropy)
 
 
-def _render_turn(tokenizer: Tokenizer, text: str, is_assistant: bool) -> tuple[list[int], list[int]]:
+@dataclass(frozen=True)
+class Reply:
+    """助手的一次回答：正文 content，可选的草稿 reasoning（<think> 里），
+    可选的一次工具调用 tool_call（JSON 文字）和它的结果 tool_result（由程序填，见 generation/tool_use.py）。"""
+    content: str
+    reasoning: str = ""
+    tool_call: str = ""
+    tool_result: str = ""
+
+    def __str__(self) -> str:
+        return self.content
+
+
+Turn = Union[str, Reply]  # 一轮：用户的话是 str；助手的话是 str 或 Reply
+
+
+def _render_reply(tokenizer: Tokenizer, reply: Reply, finished: bool = True) -> tuple[list[int], list[int]]:
+    """助手的 Reply → (ids, labels)。学：草稿、工具调用（连同它后面的 <|end|>）、正文和结尾的 <|end|>；
+    不学：角色词元和工具的结果（程序给的）。finished=False 时只渲染到"工具结果之后、正文之前"（生成用的提示）。"""
+    tid = tokenizer.token_id
+    ids, labels = [tid(ASSISTANT)], [IGNORE_INDEX]
+
+    def learn(part: list[int]) -> None:
+        ids.extend(part)
+        labels.extend(part)
+
+    if reply.reasoning:
+        learn([tid(THINK)] + tokenizer.encode(reply.reasoning) + [tid(THINK_END)])
+    if reply.tool_call:
+        learn([tid(TOOL_CALL)] + tokenizer.encode(reply.tool_call) + [tid(TOOL_CALL_END), tid(END)])
+        given = [tid(TOOL)] + tokenizer.encode(reply.tool_result) + [tid(END), tid(ASSISTANT)]
+        ids.extend(given)
+        labels.extend([IGNORE_INDEX] * len(given))
+    if finished:
+        learn(tokenizer.encode(reply.content) + [tid(END)])
+    return ids, labels
+
+
+def _render_turn(tokenizer: Tokenizer, text: Turn, is_assistant: bool) -> tuple[list[int], list[int]]:
     """一句话 → (ids, labels)。用户的话全部不学；助手的话学内容和结尾的 <|end|>。"""
+    if is_assistant and isinstance(text, Reply):
+        return _render_reply(tokenizer, text)
     role = tokenizer.token_id(ASSISTANT if is_assistant else USER)
-    content = tokenizer.encode(text)
+    content = tokenizer.encode(str(text))
     ids = [role] + content + [tokenizer.token_id(END)]
     if is_assistant:
         labels = [IGNORE_INDEX] + ids[1:]  # 角色词元是我们给的提示，不需要模型预测
@@ -34,8 +90,30 @@ def _render_turn(tokenizer: Tokenizer, text: str, is_assistant: bool) -> tuple[l
     return ids, labels
 
 
-def render_conversation(turns: Sequence[str], tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
-    """整段对话 → (input_ids, labels)，两者等长。turns 依次是 用户、助手、用户、助手……"""
+def parse_reply(ids: Sequence[int], tokenizer: Tokenizer) -> Reply:
+    """生成出的编号（<|assistant|> 之后的部分）→ Reply：渲染的逆运算。
+
+    `<think>…</think>` 里的是草稿，`<tool_call>…</tool_call>` 里的是工具调用，其余（到 <|end|> 为止）是正文。
+    没写完的草稿（没有 </think>）也算草稿，正文为空；绝不抛异常：模型写出什么都能拆。
+    """
+    tid = tokenizer.id_to_token
+    parts: dict[str, list[int]] = {"reasoning": [], "tool_call": [], "content": []}
+    where = "content"
+    for i in ids:
+        token = tid[int(i)]
+        if token == END:
+            break
+        if token in (THINK, TOOL_CALL):
+            where = "reasoning" if token == THINK else "tool_call"
+        elif token in (THINK_END, TOOL_CALL_END):
+            where = "content"
+        else:
+            parts[where].append(int(i))
+    return Reply(**{k: tokenizer.decode(v) for k, v in parts.items()})
+
+
+def render_conversation(turns: Sequence[Turn], tokenizer: Tokenizer) -> tuple[list[int], list[int]]:
+    """整段对话 → (input_ids, labels)，两者等长。turns 依次是 用户、助手、用户、助手……（助手的可以是 Reply）"""
     ids: list[int] = []
     labels: list[int] = []
     for i, text in enumerate(turns):
@@ -45,10 +123,18 @@ def render_conversation(turns: Sequence[str], tokenizer: Tokenizer) -> tuple[lis
     return ids, labels
 
 
-def render_prompt(history: Sequence[str], user_text: str, tokenizer: Tokenizer) -> list[int]:
-    """生成用的提示 (prompt)：历史轮次 + 这次的用户输入 + `<|assistant|>`，模型从这里接着写回答。"""
+def render_prompt(history: Sequence[Turn], user_text: str, tokenizer: Tokenizer,
+                  pending: Reply | None = None) -> list[int]:
+    """生成用的提示 (prompt)：历史轮次 + 这次的用户输入 + `<|assistant|>`，模型从这里接着写回答。
+
+    pending：这次回答已经有的部分（草稿、工具调用和它的结果）；提示渲染到它之后，模型接着写正文。"""
     ids, _ = render_conversation(list(history) + [user_text], tokenizer)
-    return ids + [tokenizer.token_id(ASSISTANT)]
+    return ids + (reply_prefix(pending, tokenizer) if pending is not None else [tokenizer.token_id(ASSISTANT)])
+
+
+def reply_prefix(pending: Reply, tokenizer: Tokenizer) -> list[int]:
+    """回答已经有的部分：`<|assistant|>` + 草稿 + 工具调用 + `<|tool|>结果<|end|><|assistant|>`，模型接着写正文。"""
+    return _render_reply(tokenizer, pending, finished=False)[0]
 
 
 def _truncate_exchange(user: tuple[list[int], list[int]], reply: tuple[list[int], list[int]],
@@ -68,7 +154,7 @@ def _truncate_exchange(user: tuple[list[int], list[int]], reply: tuple[list[int]
     return u_ids + r_ids[:r_budget], u_labels + r_labels[:r_budget]
 
 
-def render_windows(turns: Sequence[str], tokenizer: Tokenizer, max_length: int = 256,
+def render_windows(turns: Sequence[Turn], tokenizer: Tokenizer, max_length: int = 256,
                    stats: Counter | None = None) -> list[tuple[list[int], list[int]]]:
     """把一段（可能很长的）对话切成若干窗口，每个窗口 ≤ max_length 个词元。
 

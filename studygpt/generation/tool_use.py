@@ -1,0 +1,145 @@
+"""工具调用 (tool use)：模型写出一次调用，程序执行它，把结果放回对话，模型接着回答。
+
+模型写的调用是 OpenAI 函数调用 (function calling) 的形状，夹在 <tool_call>…</tool_call> 之间：
+    {"name": "calculator", "arguments": {"expression": "457+386"}}
+流程（respond）：
+    1. 照常生成，直到 <|end|>；parse_reply 拆出草稿、工具调用和正文；
+    2. 有工具调用时 run_tool 执行它（只认 TOOLS 里的工具；参数不对、算不了都只得到一条错误消息，绝不抛异常）；
+    3. 把结果作为 <|tool|> 消息接在后面，再让模型从 <|assistant|> 接着写正文。
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+from studygpt.generation.calculator import CalculatorError, calculate, format_number
+from studygpt.generation.generate import GenerationSettings, generate_tokens
+from studygpt.tokenizer.chat_format import (
+    Reply,
+    Turn,
+    fit_prompt,
+    parse_reply,
+    prompt_budget,
+    reply_prefix,
+)
+
+MAX_CALL_CHARS = 1000  # 一次调用的 JSON 最长多少个字符
+
+
+def calculator_tool(arguments: dict) -> str:
+    expression = arguments.get("expression")
+    if not isinstance(expression, str):
+        return '错误：calculator 需要参数 {"expression": "算式"}'
+    try:
+        return format_number(calculate(expression))
+    except CalculatorError as err:
+        return f"错误：{err}"
+
+
+TOOLS: dict[str, Callable[[dict], str]] = {"calculator": calculator_tool}
+
+# 给 OpenAI 兼容接口 (serve) 和文档用的工具说明（JSON Schema），与 calculator_tool 的参数一致
+CALCULATOR_SCHEMA = {
+    "type": "function",
+    "function": {
+        "name": "calculator",
+        "description": "计算整数的 + - × ÷ 和括号组成的算式 (integer arithmetic)",
+        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}},
+                       "required": ["expression"]},
+    },
+}
+
+
+def format_call(name: str, arguments: dict) -> str:
+    """一次调用 → 模型写的那段 JSON（紧凑写法，省词元）：{"name":"calculator","arguments":{"expression":"1+2"}}。"""
+    return json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_call(text: str) -> tuple[str, dict] | str:
+    """模型写的调用 → (名字, 参数)；写得不对时返回一条错误消息（str），绝不抛异常。
+
+    接受 OpenAI 的两种参数写法：一个 JSON 对象，或一个内容是 JSON 对象的字符串。
+    """
+    if len(text) > MAX_CALL_CHARS:
+        return f"错误：工具调用太长（{len(text)} 个字符，最多 {MAX_CALL_CHARS}）"
+    try:
+        call = json.loads(text)
+    except (ValueError, RecursionError):
+        return "错误：工具调用不是合法的 JSON"
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return '错误：工具调用应是 {"name": ..., "arguments": {...}}'
+    arguments = call.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except (ValueError, RecursionError):
+            return "错误：arguments 不是合法的 JSON"
+    if not isinstance(arguments, dict):
+        return "错误：arguments 应是一个 JSON 对象"
+    return call["name"], arguments
+
+
+def run_tool(text: str, tools: dict[str, Callable[[dict], str]] | None = None) -> str:
+    """执行模型写的一次调用，返回给模型看的结果文字（出错时是一条 `错误：…` 消息）。"""
+    tools = TOOLS if tools is None else tools
+    parsed = parse_call(text)
+    if isinstance(parsed, str):
+        return parsed
+    name, arguments = parsed
+    if name not in tools:
+        return f"错误：没有叫 {name!r} 的工具；可用：{', '.join(tools)}"
+    return tools[name](arguments)
+
+
+def generate_ids(model, prompt: list[int], settings: GenerationSettings, tokenizer) -> list[int]:
+    return [step.token_id for step in generate_tokens(model, prompt, settings.max_length, settings.sampling,
+                                                      tokenizer, settings.seed)]
+
+
+def respond(model, tokenizer, user_text: str, history: Sequence[Turn] = (),
+            settings: GenerationSettings | None = None, tools: dict | None = None) -> Reply:
+    """回答一句话：可能先想（<think>），可能调用一次工具。返回整个 Reply（草稿、调用、结果、正文）。"""
+    settings = settings or GenerationSettings()
+    budget = prompt_budget(model.config.max_len, settings.max_length)
+    prompt = fit_prompt(tokenizer, [str(t) for t in history], user_text, budget)
+    reply = parse_reply(generate_ids(model, prompt, settings, tokenizer), tokenizer)
+    if not reply.tool_call:
+        return reply
+    pending = Reply("", reply.reasoning, reply.tool_call, run_tool(reply.tool_call, tools))
+    prompt = prompt[:-1] + reply_prefix(pending, tokenizer)  # 提示以 <|assistant|> 结尾，换成"已经有的部分"
+    if len(prompt) >= model.config.max_len:
+        return Reply("", pending.reasoning, pending.tool_call, pending.tool_result)
+    final = parse_reply(generate_ids(model, prompt, settings, tokenizer), tokenizer)
+    return Reply(final.content, pending.reasoning, pending.tool_call, pending.tool_result)
+
+
+def greedy_replies(model, tokenizer, questions: Sequence[str], max_length: int = 100, batch_size: int = 64,
+                   tools: dict | None = None) -> list[Reply]:
+    """考试用：一批问题一起贪心解码，连同工具调用。先一起写到 <|end|>；写出了工具调用的那些，
+    执行调用、接上结果，再一起写正文。返回每道题的整个 Reply。"""
+    from studygpt.generation.batch_decode import greedy_rows
+    from studygpt.model.transformer import eval_mode
+    from studygpt.tokenizer.specials import END
+    end_id = tokenizer.token_id(END)
+    budget = prompt_budget(model.config.max_len, max_length)
+    prompts = [fit_prompt(tokenizer, [], q, budget) for q in questions]
+
+    def decode_all(rows: list[list[int]]) -> list[Reply]:
+        out: list[Reply] = []
+        with eval_mode(model):
+            for start in range(0, len(rows), batch_size):
+                out += [parse_reply(ids, tokenizer) for ids in greedy_rows(model, rows[start:start + batch_size],
+                                                                            max_length, end_id)]
+        return out
+
+    replies = decode_all(prompts)
+    calls = [i for i, r in enumerate(replies) if r.tool_call]
+    pending = {i: Reply("", replies[i].reasoning, replies[i].tool_call, run_tool(replies[i].tool_call, tools))
+               for i in calls}
+    continued = [prompts[i][:-1] + reply_prefix(pending[i], tokenizer) for i in calls]
+    fits = [i for i, ids in zip(calls, continued) if len(ids) < model.config.max_len]
+    finals = dict(zip(fits, decode_all([c for i, c in zip(calls, continued) if len(c) < model.config.max_len])))
+    for i in calls:
+        p = pending[i]
+        replies[i] = Reply(finals[i].content if i in finals else "", p.reasoning, p.tool_call, p.tool_result)
+    return replies
