@@ -316,8 +316,9 @@ def cmd_posttrain(args, overrides: dict) -> int:
         config = RLConfig(task=args.task, prompts_per_step=args.prompts, group_size=args.group_size,
                           temperature=args.temperature, clip=args.clip, kl_coef=args.kl, seed=args.seed,
                           reward=args.reward, max_new_tokens=args.max_new_tokens or 0)
-        run_rl(args.run, args.out, config, args.max_steps, args.lr, args.eval_every, args.resume)
+        run_rl(args.run, args.out, config, args.max_steps, args.lr, args.eval_every, args.resume,
+               max_minutes=args.max_minutes)
     else:
         run_dpo(args.run, args.out, args.pairs, args.task, args.beta, args.max_steps, args.lr, args.batch_size,
-                args.eval_every, args.seed, args.resume, sft_weight=args.sft_weight)
+                args.eval_every, args.seed, args.resume, sft_weight=args.sft_weight, max_minutes=args.max_minutes)
     return 0

@@ -403,15 +403,15 @@ def add_posttrain_commands(sub) -> None:
     """sft、rl、dpo（第 14、15 章；处理函数都是 commands.cmd_posttrain，训练方案在 recipes/posttrain.py）。"""
     common = [("--task", dict(default="add3", help="任务名（见 posttrain/tasks.py）：add3 = 三位数加法")),
               ("--max-steps", dict(type=COUNT, help="优化步数")), ("--lr", dict(type=POSITIVE, help="学习率")),
-              ("--seed", dict(type=SEED, default=0, help="随机种子（同一个种子结果相同）"))]
+              ("--seed", dict(type=SEED, default=0, help="随机种子（同一个种子结果相同）")),
+              ("--max-minutes", dict(type=POSITIVE, help="时间预算（分钟）：到时就停，不管步数用没用完"))]
     specs = {
         "sft": ("监督微调：快速上手语料 + 任务训练题（第 14、15 章的起点）", 200, 1e-3,
                 [("--problems", dict(type=COUNT, default=6000, help="任务训练题的数量，默认 %(default)s")),
                  ("--sloppy", dict(type=FRACTION, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s")),
                  ("--format", dict(choices=["direct", "think", "tool"], default="direct",
                                    help="示范怎样回答：direct 直接答，think 先在 <think> 里逐位打草稿（第 16 章），"
-                                        "tool 调用计算器（第 17 章）；默认 %(default)s")),
-                 ("--max-minutes", dict(type=POSITIVE, help="时间预算（分钟）：到时就停，不管步数用没用完"))]),
+                                        "tool 调用计算器（第 17 章）；默认 %(default)s"))]),
         "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 80, 1e-4,
                [("--group-size", dict(type=COUNT, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
                 ("--prompts", dict(type=COUNT, default=16, help="每步几道题 P，默认 %(default)s")),

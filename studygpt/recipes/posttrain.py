@@ -16,8 +16,9 @@ from typing import Callable
 
 import torch
 
+from studygpt.corpus.builtin import builtin_corpus
 from studygpt.errors import StudyGPTError
-from studygpt.evaluation.exam import chat_questions, take_exam
+from studygpt.evaluation.exam import addition_questions, chat_questions, take_exam
 from studygpt.generation.batch_decode import greedy_batch
 from studygpt.generation.tool_use import greedy_replies
 from studygpt.model.checkpoint import load_model, resolve_checkpoint
@@ -51,12 +52,18 @@ class Scores:
     heldout: float
     chat: float
     samples: list[tuple[str, str]]
+    two_digit: float | None = None  # 快速上手留出的两位数加法（只在 with_sums=True 时考）：学新本事时别把旧的忘了
 
     def line(self) -> str:
-        return f"留出题 (held-out) {self.heldout:.1%} · 固定聊天问题 (20 chat prompts) {self.chat:.0%}"
+        sums = f" · 两位数加法 (2-digit sums) {self.two_digit:.0%}" if self.two_digit is not None else ""
+        return f"留出题 (held-out) {self.heldout:.1%} · 固定聊天问题 (20 chat prompts) {self.chat:.0%}{sums}"
+
+    def numbers(self) -> dict:
+        return {"heldout_acc": self.heldout, "chat_acc": self.chat,
+                **({"two_digit_acc": self.two_digit} if self.two_digit is not None else {})}
 
 
-def take_scores(model, tokenizer, task: Task, problems: int = 200, samples: int = 4) -> Scores:
+def take_scores(model, tokenizer, task: Task, problems: int = 200, samples: int = 4, with_sums: bool = False) -> Scores:
     """贪心解码 (greedy) 考一次：结果可复现。会打草稿、会调用工具的模型照样打草稿、调用计算器，只看正文判分。"""
     held = task.heldout_problems(problems)
     if thinks_or_calls(tokenizer):
@@ -65,7 +72,8 @@ def take_scores(model, tokenizer, task: Task, problems: int = 200, samples: int 
     else:
         replies = shown = greedy_batch(model, tokenizer, [p.question for p in held], max_length=24)
     chat = take_exam(model, tokenizer, chat_questions()).accuracy
-    return Scores(accuracy(held, replies), chat, [(p.question, r) for p, r in zip(held[:samples], shown)])
+    sums = take_exam(model, tokenizer, addition_questions(builtin_corpus(0).addition_heldout)).accuracy if with_sums else None
+    return Scores(accuracy(held, replies), chat, [(p.question, r) for p, r in zip(held[:samples], shown)], sums)
 
 
 REPLY_TOKENS = 120  # 草稿 + 工具调用 + 正文最多多少个词元（add3 的草稿 32 个字、调用约 60）
@@ -170,13 +178,13 @@ def extend_vocab(model, tokenizer, dialogues: list[list], log: Callable[[str], N
 
 def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: int = 200, lr: float = 1e-3,
             sloppy: float = 0.0, seed: int = 0, log: Callable[[str], None] = print, form: str = "direct",
-            max_minutes: float | None = None) -> dict:
+            max_minutes: float | None = None, eval_every: int | None = None) -> dict:
     """从 start 出发，在"快速上手的语料 + problems 道任务训练题"上用语言模型损失训练 steps 步
     （给了 max_minutes 时也到时就停）。sloppy：任务示范里坏示范的比例（见 sft_dialogues）；
-    form：示范的写法，direct 直接答、think 先打草稿、tool 调用计算器（第 16、17 章）。"""
+    form：示范的写法，direct 直接答、think 先打草稿、tool 调用计算器（第 16、17 章）；
+    eval_every：每这么多步考一次留出题（记进 metrics.jsonl，画第 16 章的曲线），None 只在前后各考一次。"""
     from studygpt.batches.packing import PackedBatches
     from studygpt.batches.windows import build_windows
-    from studygpt.corpus.builtin import builtin_corpus
     from studygpt.tokenizer.specials import PAD
     task, out = get_task(task_name), Path(out)
     model, tokenizer, _ = load_model(start, announce=False)
@@ -189,7 +197,7 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
     batches = PackedBatches(build_windows(dialogues, tokenizer, seq_len), 16, seq_len, tokenizer.token_id(PAD), seed=seed)
     if len(batches) == 0:  # 内置语料总在里面，平常不会发生；语料被换掉时，宁可一句话停下也不空转
         raise StudyGPTError(f"SFT 数据打包后只有 {batches.num_rows()} 行，少于一批 16 行：请用更多任务训练题（--problems）。")
-    before, clock = take_scores(model, tokenizer, task), Clock()
+    before, clock = take_scores(model, tokenizer, task, with_sums=True), Clock()
     log(f"起点 (start) {start}: {before.line()}")
     config = {**trainer_config(steps, lr, 16, seq_len, seed), "log_every": 10, "min_lr_ratio": 0.1,
               "max_minutes": max_minutes}
@@ -197,9 +205,15 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
                                  progress=False, log=log)
     trainer.run_info = {"sft": {"start": str(resolve_checkpoint(start)), "task": task_name, "problems": problems,
                                 "sloppy": sloppy, "format": form}}
+    if eval_every:
+        def exam(tr: TransformerTrainer, entry: dict) -> tuple[dict, str]:
+            scores = take_scores(tr.model, tokenizer, task)
+            return scores.numbers(), f"loss {tr.train_losses[-1]:.3f} · {scores.line()}"
+        trainer.on_step = exam_hook({"heldout_acc": before.heldout, "chat_acc": before.chat}, dict, exam,
+                                    eval_every, steps, clock, log)
     trainer.train()
     train_s = clock.seconds()
-    after = take_scores(model, tokenizer, task)
+    after = take_scores(model, tokenizer, task, with_sums=True)
     log(f"SFT {trainer.step} 步之后 (after): {after.line()} · {clock.text()}")
     for question, reply in after.samples[:2]:
         log(f"  {question} → {reply}")
@@ -211,8 +225,9 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
 
 # ===== 2. 强化学习 (RL, GRPO) =====
 def run_rl(start, out, config: RLConfig, steps: int = 80, lr: float = 1e-4, eval_every: int = 10,
-           resume: bool = False, log: Callable[[str], None] = print) -> dict:
-    """从 start 出发做 steps 步 GRPO；每 eval_every 步考一次。resume=True 时从 out/last 接着训练。"""
+           resume: bool = False, log: Callable[[str], None] = print, max_minutes: float | None = None) -> dict:
+    """从 start 出发做 steps 步 GRPO（给了 max_minutes 时也到时就停）；每 eval_every 步考一次。
+    resume=True 时从 out/last 接着训练。"""
     task, out = get_task(config.task), Path(out)
     model, tokenizer, _ = load_model(start, announce=False)
     if config.max_new_tokens == 0:  # 自动：会打草稿、调用工具的模型回答长得多
@@ -220,16 +235,17 @@ def run_rl(start, out, config: RLConfig, steps: int = 80, lr: float = 1e-4, eval
     reference = frozen_copy(start)
     loader = RolloutBatches(model, tokenizer, task, config)
     objective = GRPOObjective(reference, config)
-    settings = trainer_config(steps, lr, loader.batch_size, model.config.max_len, config.seed)
+    settings = {**trainer_config(steps, lr, loader.batch_size, model.config.max_len, config.seed),
+                "max_minutes": max_minutes}
     trainer = TransformerTrainer(model.train(), loader, "cpu", settings, tokenizer=tokenizer, out_dir=out,
                                  progress=False, log=log, objective=objective)
     trainer.run_info = {"rl": {"start": str(resolve_checkpoint(start)), **config.to_dict()}}
-    first = take_scores(model, tokenizer, task) if not resume else None
+    first = take_scores(model, tokenizer, task, with_sums=True) if not resume else None
     clock = Clock()
 
     def exam(tr: TransformerTrainer, entry: dict) -> tuple[dict, str]:
         scores = take_scores(tr.model, tokenizer, task)
-        return {"heldout_acc": scores.heldout, "chat_acc": scores.chat}, (
+        return scores.numbers(), (
             f"奖励 (reward) {entry['reward']:.2f} · KL {entry['kl']:.4f} · 回答长度 {entry['length']:.1f} · {scores.line()}")
 
     trainer.on_step = exam_hook({"heldout_acc": first.heldout, "chat_acc": first.chat} if first else None,
@@ -238,7 +254,7 @@ def run_rl(start, out, config: RLConfig, steps: int = 80, lr: float = 1e-4, eval
     if first is not None:
         log(f"起点 (start) {start}: {first.line()}")
     trainer.train()
-    final = take_scores(model, tokenizer, task)
+    final = take_scores(model, tokenizer, task, with_sums=True)
     plot_metric_panels(trainer.history, out / "curves.png", [
         ("reward", "平均奖励 (mean reward)"), ("heldout_acc", "留出题答对 (held-out exact)"),
         ("kl", "KL(π‖π_ref)"), ("length", "回答长度 (reply tokens)")])
@@ -263,7 +279,7 @@ def load_preferences(pairs: str, task_name: str, seed: int, count: int = 2000) -
 
 def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: float = 0.1, steps: int = 60,
             lr: float = 1e-4, batch_size: int = 16, eval_every: int = 10, seed: int = 0, resume: bool = False,
-            log: Callable[[str], None] = print, sft_weight: float = 0.0) -> dict:
+            log: Callable[[str], None] = print, sft_weight: float = 0.0, max_minutes: float | None = None) -> dict:
     """从 start 出发在偏好对上做 steps 步 DPO；每 eval_every 步在留出的偏好对上算偏好准确率。
 
     sft_weight > 0 时损失再加 sft_weight × chosen 的 SFT 损失（见 dpo.DPOObjective）。"""
@@ -278,7 +294,7 @@ def run_dpo(start, out, pairs: str = "builtin", task_name: str = "add3", beta: f
     reference = frozen_copy(start)
     loader = PairBatches(train_pairs, tokenizer, reference, batch_size, seed)
     objective = DPOObjective(beta, sft_weight)
-    settings = trainer_config(steps, lr, batch_size, model.config.max_len, seed)
+    settings = {**trainer_config(steps, lr, batch_size, model.config.max_len, seed), "max_minutes": max_minutes}
     trainer = TransformerTrainer(model.train(), loader, "cpu", settings, tokenizer=tokenizer, out_dir=out,
                                  progress=False, log=log, objective=objective)
     trainer.run_info = {"dpo": {"start": str(resolve_checkpoint(start)), "pairs": pairs, "beta": beta,
