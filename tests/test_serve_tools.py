@@ -33,6 +33,7 @@ from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.chat_format import IGNORE_INDEX, Reply, render_conversation
 from studygpt.tokenizer.specials import EXTRA_TOKENS, PAD
 from tests.conftest import DIALOGUES, tiny_model
+from tests.test_serve import CHROMIUM, CHROMIUM_ARGS
 
 TOOL_PROBLEMS = [Problem(457, 386), Problem(12, 30)]
 THINK_PROBLEMS = [Problem(25, 17), Problem(68, 9)]
@@ -306,3 +307,33 @@ def test_plain_model_ignores_tools_and_refuses_tool_history_clearly(plain_url):
                           json={"messages": after_call('{"expression": "1+1"}', "2")})
     assert response.status_code == 400 and "<tool_call>" in response.json()["error"]["message"]
 
+
+# ===== 5. 网页：草稿与工具调用折叠在回答上面 =====
+def test_browser_folds_reasoning_and_tool_calls(url):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} 不存在：请先 apt-get install chromium fonts-wqy-microhei（.ci/run 会装）")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{url}/")
+        page.evaluate("document.getElementById('temperature').value = '0'")  # 贪心：背熟的回答
+
+        def ask_page(question: str):
+            page.click("#new-chat")  # 每题一段新对话：模型只背过单轮的示范
+            page.fill("#input", question)
+            page.press("#input", "Enter")
+            page.wait_for_function("document.querySelector('.msg.assistant[data-state=done]') !== null")
+            return page.locator(".msg.assistant").first
+
+        think = ask_page(THINK_Q)
+        assert think.locator(".bubble").inner_text() == "25加17等于42。"
+        assert think.locator("details.reasoning").get_attribute("open") is None  # 默认折叠
+        assert not think.locator("details.reasoning pre").is_visible()
+        think.locator("details.reasoning summary").click()
+        assert think.locator("details.reasoning pre").inner_text() == carry_scratchpad(25, 17)
+        tool = ask_page(TOOL_Q)
+        assert tool.locator(".bubble").inner_text() == "457加386等于843。"
+        assert tool.locator("details.tool").get_attribute("open") is None
+        assert "843" in tool.locator("details.tool pre").text_content()
+        browser.close()
