@@ -5,8 +5,9 @@
     GET  /v1/models             模型列表（只有一个）
     POST /v1/chat/completions   聊天补全；stream=true 时用 server-sent events (SSE) 逐词发送
 
-这里只做"协议"：解析请求 → 交给 engine.py 排队生成 → 把结果写成 OpenAI 的 JSON 格式。
-采样、上下文、stop 的规则都在 engine.py 与 generation/generate.py 里。
+这里只做"协议"：解析请求（messages.py 把 OpenAI 的消息变成对话轮次）→ 交给 engine.py 排队生成 →
+把结果写成 OpenAI 的 JSON 格式：正文在 content，草稿在 reasoning_content，工具调用在 tool_calls。
+采样、上下文、stop 的规则都在 engine.py 与 generation/generate.py 里；工具调用的两轮在 engine.Answer。
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from starlette.exceptions import HTTPException
 from studygpt.errors import StudyGPTError
 from studygpt.generation.generate import GenerationSettings, SamplingConfig
 from studygpt.model.transformer import DialogueModel
-from studygpt.serve.engine import Engine, Finish, Generation, Piece
+from studygpt.serve.engine import Answer, Engine, Finish, Piece, ToolUse
+from studygpt.serve.messages import to_conversation
 from studygpt.serve.schemas import (
     CHAT_RESPONSES,
     ERROR_RESPONSES,
@@ -135,30 +137,56 @@ class BodyLimit:
 
 
 # ===== 2. 回答：一次给完，或者流式 =====
-async def complete(gen: Generation, request: Request, head: dict, with_logprobs: bool) -> Response:
-    """stream=false：等全部生成完，返回一个 chat.completion。每个词元之后看一眼客户端是否已断开。"""
-    pieces: list[Piece] = []
+def reply_message(content: str, reasoning: str, uses: list[ToolUse]) -> dict:
+    """助手消息：content 是看得见的回答；有草稿时加 reasoning_content（DeepSeek、MiniMind 用的字段名）；
+    交给客户端执行的调用放 tool_calls（这时 content 按 OpenAI 的习惯为 null）；
+    服务器自己执行了的调用连同结果放 server_tool_calls（本项目的扩展）。没学过思考与工具的模型，回答和以前一样。"""
+    message = {"role": "assistant", "content": content, "refusal": None}
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    for_client = [u.as_openai() for u in uses if u.output is None]
+    if for_client:
+        message.update(content=content or None, tool_calls=for_client)
+    ran = [u.as_openai() for u in uses if u.output is not None]
+    if ran:
+        message["server_tool_calls"] = ran
+    return message
+
+
+def tool_delta(use: ToolUse) -> dict:
+    """流式输出里的一次工具调用：OpenAI 的 delta.tool_calls 每项带 index（这是第几个调用；这里总是 0）。"""
+    return {"tool_calls" if use.output is None else "server_tool_calls": [{"index": 0, **use.as_openai()}]}
+
+
+async def complete(answer: Answer, request: Request, head: dict, with_logprobs: bool) -> Response:
+    """stream=false：等全部生成完，返回一个 chat.completion。每个片段之后看一眼客户端是否已断开。"""
+    pieces: dict[str, list[Piece]] = {"content": [], "reasoning": []}
+    uses: list[ToolUse] = []
     try:
-        async for item in gen:
+        async for item in answer:
             if isinstance(item, Finish):
                 finish = item
+            elif isinstance(item, ToolUse):
+                uses.append(item)
             else:
-                pieces.append(item)
+                pieces[item.channel].append(item)
                 if await request.is_disconnected():  # 客户端已走：返回后调用方的 finally 会取消生成
                     return Response(status_code=499)
     except Exception as exc:  # 工人线程里的程序错误（已记日志）：给客户端一个 OpenAI 式的 500
         raise ApiError(500, GENERATION_FAILED, type="server_error") from exc
-    logprobs = {"content": [token_logprobs(p) for p in pieces], "refusal": None} if with_logprobs else None
-    message = {"role": "assistant", "content": "".join(p.text for p in pieces), "refusal": None}
+    content, reasoning = ("".join(p.text for p in pieces[k]) for k in ("content", "reasoning"))
+    # logprobs 只覆盖正文 content 的词元（和 OpenAI 一样）；草稿与工具调用的词元不在里面
+    logprobs = {"content": [token_logprobs(p) for p in pieces["content"]], "refusal": None} if with_logprobs else None
     return JSONResponse({**head, "object": "chat.completion", "usage": usage(finish),
-                         "choices": [{"index": 0, "message": message, "logprobs": logprobs,
-                                      "finish_reason": finish.reason}]})
+                         "choices": [{"index": 0, "message": reply_message(content, reasoning, uses),
+                                      "logprobs": logprobs, "finish_reason": finish.reason}]})
 
 
-async def stream_events(gen: Generation, head: dict, with_logprobs: bool, include_usage: bool) -> AsyncIterator[str]:
-    """stream=true：先发带 role 的块，再每个词元一块，最后一块带 finish_reason，然后 `data: [DONE]`。
+async def stream_events(answer: Answer, head: dict, with_logprobs: bool, include_usage: bool) -> AsyncIterator[str]:
+    """stream=true：先发带 role 的块，再每个片段一块（草稿在 delta.reasoning_content，正文在 delta.content，
+    工具调用在 delta.tool_calls / delta.server_tool_calls），最后一块带 finish_reason，然后 `data: [DONE]`。
 
-    客户端断开时 Starlette 会取消这个生成器，finally 里的 gen.cancel() 让工人线程停下。
+    客户端断开时 Starlette 会取消这个生成器，finally 里的 answer.cancel() 让工人线程停下。
     """
     def chunk(delta: dict, finish_reason: str | None = None, logprobs: dict | None = None) -> str:
         return sse({**head, "object": "chat.completion.chunk",
@@ -166,11 +194,15 @@ async def stream_events(gen: Generation, head: dict, with_logprobs: bool, includ
 
     try:
         yield chunk({"role": "assistant", "content": ""})
-        async for item in gen:
+        async for item in answer:
             if isinstance(item, Finish):
                 yield chunk({}, item.reason)
                 if include_usage:
                     yield sse({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage(item)})
+            elif isinstance(item, ToolUse):
+                yield chunk(tool_delta(item))
+            elif item.channel == "reasoning":
+                yield chunk({"reasoning_content": item.text})
             else:
                 logprobs = {"content": [token_logprobs(item)], "refusal": None} if with_logprobs else None
                 yield chunk({"content": item.text}, logprobs=logprobs)
@@ -178,7 +210,7 @@ async def stream_events(gen: Generation, head: dict, with_logprobs: bool, includ
     except Exception:  # 响应头已经发出，没法再改状态码：按 OpenAI 的做法在流里发一个错误事件
         yield sse(ApiError(500, GENERATION_FAILED, type="server_error").body())
     finally:
-        gen.cancel()
+        answer.cancel()
 
 
 # ===== 3. 组装应用 =====
@@ -233,7 +265,7 @@ def create_app(model: DialogueModel, tokenizer: Tokenizer, settings: ServeSettin
 
     @v1.post("/chat/completions", responses=CHAT_RESPONSES)
     async def chat_completions(req: ChatRequest, request: Request):
-        history, user_text = req.conversation()
+        conversation = to_conversation(req.messages)
         max_new = min(req.max_completion_tokens or req.max_tokens or settings.max_tokens_cap, settings.max_tokens_cap)
         # 没给 seed 时也抽一个随机种子：每个请求都有自己的随机数生成器，从不碰全局随机状态
         seed = secrets.randbits(63) if req.seed is None else req.seed
@@ -246,19 +278,20 @@ def create_app(model: DialogueModel, tokenizer: Tokenizer, settings: ServeSettin
         if req.top_logprobs and not req.logprobs:
             raise ApiError(400, "top_logprobs 需要同时设置 logprobs=true。", "top_logprobs")
         top_n = (req.top_logprobs or 0) if req.logprobs else 0
-        job = engine.make_job(history, user_text, generation, top_n, req.stop)
-        gen = engine.submit(job)
+        job = engine.make_job(conversation.history, conversation.user_text, generation, top_n, req.stop,
+                              conversation.pending, req.tool_names())
+        answer = engine.answer(job)
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": settings.model_id,
                 "system_fingerprint": None}
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(stream_events(gen, head, req.logprobs, include_usage),
+            return StreamingResponse(stream_events(answer, head, req.logprobs, include_usage),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         try:
-            return await complete(gen, request, head, req.logprobs)
+            return await complete(answer, request, head, req.logprobs)
         finally:
-            gen.cancel()
+            answer.cancel()
 
     app.include_router(v1)
 

@@ -37,6 +37,7 @@ from studygpt.generation.batch_decode import SlotCache, decode_rows
 from studygpt.generation.generate import ReplyText, Step, choose, prefill
 from studygpt.model.transformer import DialogueModel, KVCache
 from studygpt.tokenizer.char import Tokenizer
+from studygpt.tokenizer.chat_format import SEGMENT_AFTER
 from studygpt.tokenizer.specials import CONTROL_TOKENS, END
 
 log = logging.getLogger("studygpt.serve.app")
@@ -45,9 +46,11 @@ log = logging.getLogger("studygpt.serve.app")
 # ===== 0. 生成交出的东西：文字片段、结束，以及按 stop 字符串截断 =====
 @dataclass
 class Piece:
-    """回答里一段看得见的文字 (text)，和产生它的那一步 (step：概率与候选)。"""
+    """回答里一段看得见的文字 (text)，和产生它的那一步 (step：概率与候选)。
+    channel：它属于哪一段——"content" 正文、"reasoning" 草稿（<think> 里）、"tool_call" 工具调用（<tool_call> 里）。"""
     text: str
     step: Step
+    channel: str = "content"
 
 
 @dataclass
@@ -145,6 +148,7 @@ class Row:
     reply: list[int] = field(default_factory=list)
     n_tokens: int = 0
     token: int = -1        # 刚选出的词元：下一步喂给模型
+    channel: str = "content"  # 现在写到哪一段：<think> 之后是草稿，</think> 之后回到正文（chat_format.SEGMENT_AFTER）
 
     @property
     def position(self) -> int:
@@ -281,18 +285,22 @@ class Batcher:
         self._remove(i)
 
     def _emit(self, row: Row, token: int, probs: torch.Tensor) -> str | None:
-        """发出一个词元（stop 字符串可能先扣住它）；返回结束原因，或 None 表示继续。"""
+        """发出一个词元（stop 字符串可能先扣住它）；返回结束原因，或 None 表示继续。
+        stop 字符串只截正文：草稿与工具调用的文字直接发出，由 engine.Answer 分拣。"""
         row.n_tokens += 1
         if token == self.end_id:
             return "stop"
         name = self.tokenizer.id_to_token[token]
+        row.channel = SEGMENT_AFTER.get(name, row.channel)
         text = name if name in CONTROL_TOKENS else row.text.push(token)  # 与 generate.stream_tokens 同一个规则
         top = []
         if row.job.top_n:
             p, idx = probs.topk(row.job.top_n)
             top = [(self.tokenizer.id_to_token[j], float(q)) for q, j in zip(p.tolist(), idx.tolist())]
         step = Step(token, text, float(probs[token]), top)
-        if step.visible:
+        if step.visible and row.channel != "content":
+            row.gen.emit(Piece(text, step, row.channel))
+        elif step.visible:
             ready, hit = row.stops.push(Piece(text, step))
             for piece in ready:
                 row.gen.emit(piece)

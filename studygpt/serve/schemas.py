@@ -4,17 +4,20 @@
     {"error": {"message": "...", "type": "invalid_request_error", "param": "messages[0].role", "code": null}}
 所以官方 `openai` 客户端会把它变成 `openai.BadRequestError`，程序能照常处理。
 
-不认识的字段（tools、response_format……）直接忽略，和多数兼容服务器一样；认识的字段必须对。
+不认识的字段（response_format、tool_choice……）直接忽略，和多数兼容服务器一样；认识的字段必须对。
 认识的字段按严格模式 (strict) 校验：和 /openapi.json 写的类型一致，`"top_logprobs": false`、`"max_tokens": "5"`
 不会被悄悄转换成 0 和 5（模糊测试找到的：描述说是整数，服务器却收下了布尔值）。
+工具 (tools) 与 role=tool 的消息怎样变成模型看到的对话，见 messages.py。
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 IGNORED_ROLES = ("system", "developer")  # 接受但不使用：小模型训练时从没见过系统提示 (system prompt)
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+ROLES = get_args(Role)
 
 
 class ApiError(Exception):
@@ -39,17 +42,53 @@ class TextPart(BaseModel):
     text: str
 
 
-class Message(BaseModel):
+class FunctionCall(BaseModel):
+    """一次函数调用：函数名 name 和参数 arguments（OpenAI 规定 arguments 是一段 JSON 文字，不是对象）。"""
     model_config = STRICT
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    name: str
+    arguments: str
+
+
+class ToolCall(BaseModel):
+    """助手消息里的一次工具调用 (tool call)：id 由服务器起（"call_…"），客户端执行后用 tool_call_id 指回它。"""
+    model_config = STRICT
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(BaseModel):
+    """一条消息。assistant 的消息可以没有 content 而带 tool_calls；role=tool 的消息是工具的结果，
+    tool_call_id 说明它回答的是哪一次调用；reasoning_content 是助手的草稿（DeepSeek 的字段名）。"""
+    model_config = STRICT
+    role: Role
+    content: str | list[TextPart] | None = None
     name: str | None = None  # OpenAI 的可选字段；接受，不使用
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    reasoning_content: str | None = None
 
     def text(self) -> str:
-        """消息的文字：字符串原样返回，片段列表就把各段文字连起来。"""
+        """消息的文字：字符串原样返回，片段列表就把各段文字连起来，没有 content 时是空字符串。"""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text for part in self.content or [])
+
+
+class FunctionSpec(BaseModel):
+    """tools 里的一个函数：名字、说明和参数的 JSON Schema。模型只会写它训练时见过的工具，说明与参数只是接受。"""
+    model_config = STRICT
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    parameters: dict | None = None
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    """OpenAI 的函数工具 (function tool)：{"type": "function", "function": {...}}。"""
+    model_config = STRICT
+    type: Literal["function"]
+    function: FunctionSpec
 
 
 class StreamOptions(BaseModel):
@@ -63,6 +102,7 @@ class ChatRequest(BaseModel):
 
     model: str | None = None  # 只服务一个模型：任何名字都接受，回答里写服务器的模型名
     messages: list[Message] = Field(min_length=1)
+    tools: list[Tool] | None = None  # 客户端会执行的工具：模型调用它们时，回答以 finish_reason="tool_calls" 结束
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
@@ -86,25 +126,9 @@ class ChatRequest(BaseModel):
             raise ValueError("最多 4 个 stop 字符串 (at most 4 stop sequences)")
         return [s for s in stops if s]  # 空字符串没有意义，丢掉
 
-    def conversation(self) -> tuple[list[str], str]:
-        """messages → (history, user_text)：history 是成对的 [用户, 助手, …]，user_text 是最后一句用户的话。
-
-        system / developer 消息被接受但忽略（见 IGNORED_ROLES）；其余必须用户、助手交替，并以用户结尾。
-        """
-        turns = [(i, m) for i, m in enumerate(self.messages) if m.role not in IGNORED_ROLES]
-        if not turns:
-            raise ApiError(400, "messages 里没有 user 消息 (no user message)；至少要有一条 role=user 的消息。",
-                           "messages")
-        for k, (i, m) in enumerate(turns):
-            expected = "user" if k % 2 == 0 else "assistant"
-            if m.role != expected:
-                raise ApiError(400, f"messages[{i}] 的 role 是 {m.role}，这里应该是 {expected}：除 system 外，"
-                               "消息必须 user、assistant 交替，从 user 开始 (roles must alternate).",
-                               f"messages[{i}].role")
-        if turns[-1][1].role != "user":
-            raise ApiError(400, "最后一条消息必须是 user (the last message must be from the user)。", "messages")
-        texts = [m.text() for _, m in turns]
-        return texts[:-1], texts[-1]
+    def tool_names(self) -> frozenset[str]:
+        """客户端声明了的工具名：模型调用这些时交给客户端执行。"""
+        return frozenset(t.function.name for t in self.tools or [])
 
 
 # ===== 回答的形状：只为写进 /openapi.json（模糊测试按它核对每个回答），回答本身由 app.py 直接拼成 JSON =====
@@ -125,15 +149,23 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class ReplyToolCall(ToolCall):
+    """回答里的一次工具调用；服务器自己执行了的（server_tool_calls）还带着结果 output。"""
+    output: str | None = None
+
+
 class ReplyMessage(BaseModel):
     role: Literal["assistant"]
-    content: str
+    content: str | None  # 模型要客户端执行工具 (tool_calls) 时为 null
+    reasoning_content: str | None = None  # 草稿 (<think> 里的)：只有会思考的模型才有
+    tool_calls: list[ReplyToolCall] | None = None  # 交给客户端执行的调用
+    server_tool_calls: list[ReplyToolCall] | None = None  # 本项目的扩展：服务器自己执行了的调用与结果
 
 
 class Choice(BaseModel):
     index: int
     message: ReplyMessage
-    finish_reason: Literal["stop", "length", "cancelled"]
+    finish_reason: Literal["stop", "length", "cancelled", "tool_calls"]
 
 
 class ChatCompletion(BaseModel):
@@ -162,7 +194,7 @@ def validation_error(errors: list[dict]) -> ApiError:
     param = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or None
     if err.get("type") == "literal_error" and loc[-1:] == ["role"]:
         return ApiError(400, f"{param}: 不认识的角色 (unknown role) {err.get('input')!r}；"
-                        "只能是 system、developer、user、assistant。", param)
+                        f"只能是 {'、'.join(ROLES)}。", param)
     if len(loc) >= 3 and loc[0] == "messages" and loc[2] == "content":
         param = f"messages[{loc[1]}].content"
         return ApiError(400, f"{param}: 必须是文字 (string)，或文字片段的列表 [{{\"type\": \"text\", \"text\": ...}}]；"

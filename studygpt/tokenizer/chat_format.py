@@ -36,6 +36,9 @@ from studygpt.tokenizer.specials import (
 )
 
 IGNORE_INDEX = -100  # PyTorch 交叉熵默认忽略的标签 (ignored by F.cross_entropy)
+# 生成的回答里，这几个词元之后的文字属于哪一段：草稿 (reasoning)、工具调用 (tool_call) 还是正文 (content)。
+# parse_reply 与服务器的流式输出（serve/batcher.py）都按这一张表分段。
+SEGMENT_AFTER = {THINK: "reasoning", THINK_END: "content", TOOL_CALL: "tool_call", TOOL_CALL_END: "content"}
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,8 @@ def parse_reply(ids: Sequence[int], tokenizer: Tokenizer) -> Reply:
         token = tid[int(i)]
         if token == END:
             break
-        if token in (THINK, TOOL_CALL):
-            where = "reasoning" if token == THINK else "tool_call"
-        elif token in (THINK_END, TOOL_CALL_END):
-            where = "content"
+        if token in SEGMENT_AFTER:
+            where = SEGMENT_AFTER[token]
         else:
             parts[where].append(int(i))
     return Reply(**{k: tokenizer.decode(v) for k, v in parts.items()})
@@ -204,7 +205,7 @@ def prompt_budget(max_len: int, max_new_tokens: int) -> int:
     return max_len - min(max_new_tokens, max_len // 2)
 
 
-def fit_prompt(tokenizer: Tokenizer, history: Sequence[str], user_text: str, budget: int) -> list[int]:
+def fit_prompt(tokenizer: Tokenizer, history: Sequence[Turn], user_text: str, budget: int) -> list[int]:
     """在 budget 个词元内放下尽量多的上下文：历史从最早的一问一答开始丢；
     只剩这一句还太长时，保留它的结尾（离回答最近的部分）。"""
     history = list(history)

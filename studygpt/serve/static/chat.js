@@ -68,15 +68,42 @@ function addMessage(role, text) {
   bubble.textContent = text;
   msg.append(bubble);
   if (role === "assistant") {
+    const folds = document.createElement("div"); // 草稿与工具调用：折叠在回答上面（见 fold）
+    folds.className = "folds";
     const meta = document.createElement("div");
     meta.className = "meta";
     const inside = document.createElement("div");
     inside.className = "inside";
+    bubble.before(folds);
     msg.append(meta, inside);
   }
   $("messages").append(msg);
   msg.scrollIntoView({ block: "end" });
   return msg;
+}
+
+/**
+ * 回答上面的一个折叠块 (<details>，默认关着，点标题展开)：kind 是 "reasoning"（草稿，<think> 里写的）
+ * 或 "tool"（工具调用与结果）。还没有就新建；返回放文字的 <pre>。
+ */
+function fold(msg, kind, title) {
+  let details = msg.querySelector(`details.${kind}`);
+  if (!details) {
+    details = document.createElement("details");
+    details.className = `fold ${kind}`;
+    const summary = document.createElement("summary");
+    summary.textContent = title;
+    details.append(summary, document.createElement("pre"));
+    msg.querySelector(".folds").append(details);
+  }
+  return details.querySelector("pre");
+}
+
+/** 服务器自己执行了的工具调用 (server_tool_calls)：调用写了什么、工具答了什么。 */
+function showToolCall(msg, call) {
+  const name = call.function.name || "?";
+  fold(msg, "tool", `调用工具 (tool call)：${name}`).textContent =
+    `调用 (call)：${name} ${call.function.arguments}\n结果 (result)：${call.output}`;
 }
 
 /** 对数概率 (logprob) → "12.3%"。 */
@@ -146,7 +173,7 @@ async function send(text) {
   const msg = addMessage("assistant", "");
   msg.dataset.state = "streaming";
   const bubble = msg.querySelector(".bubble");
-  let reply = "";
+  let reply = "", reasoning = "";
   let steps = 0;
   controller = new AbortController();
   setBusy(true);
@@ -170,8 +197,14 @@ async function send(text) {
       if (data.usage) usage = data.usage;
       const choice = data.choices[0];
       if (!choice) return;
-      if (choice.delta.content) {
-        reply += choice.delta.content;
+      const delta = choice.delta;
+      if (delta.reasoning_content) { // 会思考的模型：草稿在 reasoning_content 里，和正文分开
+        reasoning += delta.reasoning_content;
+        fold(msg, "reasoning", "思考过程 (reasoning)").textContent = reasoning;
+      }
+      for (const call of delta.server_tool_calls ?? []) showToolCall(msg, call);
+      if (delta.content) {
+        reply += delta.content;
         bubble.textContent = reply;
       }
       for (const entry of choice.logprobs?.content ?? []) addStepCard(msg, ++steps, entry);
@@ -181,7 +214,7 @@ async function send(text) {
     const why = { stop: "模型写完了 (stop)", length: "到了词元上限 (length)" }[finish] ?? finish;
     msg.querySelector(".meta").textContent =
       `${why}${usage ? ` · 提示 ${usage.prompt_tokens} + 回答 ${usage.completion_tokens} 个词元` : ""}`;
-    turns.push({ role: "assistant", content: reply });
+    turns.push({ role: "assistant", content: reply }); // 历史只留正文：写完的轮次，服务器本来也不看草稿
   } catch (err) {
     if (err.name === "AbortError") {
       msg.querySelector(".meta").textContent = "（已停止 (stopped)）";
