@@ -204,7 +204,7 @@ def prompt_budget(max_len: int, max_new_tokens: int) -> int:
     return max_len - min(max_new_tokens, max_len // 2)
 
 
-def fit_prompt(tokenizer: Tokenizer, history: Sequence[str], user_text: str, budget: int) -> list[int]:
+def fit_prompt(tokenizer: Tokenizer, history: Sequence[Turn], user_text: str, budget: int) -> list[int]:
     """在 budget 个词元内放下尽量多的上下文：历史从最早的一问一答开始丢；
     只剩这一句还太长时，保留它的结尾（离回答最近的部分）。"""
     history = list(history)
