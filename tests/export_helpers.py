@@ -11,6 +11,7 @@ from studygpt.model.transformer import lm_loss
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.chat_format import render_conversation
 from tests.conftest import DIALOGUES, tiny_model
+from tests.reasoning_helpers import padded_batch
 
 # 导出测试用的提示：单轮、多轮、中英混合与空格、全角标点、词表外的字（"龘"）
 PROMPTS = [([], "你好"), ([], "你是谁？"), (["你是谁？", "我是StudyGPT，一个学习用的小模型。"], "你会做什么？"),
@@ -29,12 +30,7 @@ def train_tiny_run(run: Path, steps: int = 60, tokenizer=None) -> Path:
     tokenizer = tokenizer or Tokenizer().build_vocab(t for d in DIALOGUES for t in d)
     # RoPE 底数与 eps 故意不用默认值：config 里少对应一项，logits 就对不上
     model = tiny_model(tokenizer.vocab_size, max_len=128, rope_base=5000.0, norm_eps=1e-6)
-    rows = [render_conversation(d, tokenizer) for d in DIALOGUES]
-    width = max(len(ids) for ids, _ in rows)
-    pad = tokenizer.token_id("<pad>")
-    batch = {"input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in rows]),
-             "labels": torch.tensor([labels + [-100] * (width - len(labels)) for _, labels in rows]),
-             "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows])}
+    batch = padded_batch([render_conversation(d, tokenizer) for d in DIALOGUES], tokenizer.token_id("<pad>"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     for _ in range(steps):
         loss, _ = lm_loss(model, batch)

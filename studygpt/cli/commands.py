@@ -61,7 +61,7 @@ def cmd_chat(args, overrides: dict) -> int:
     model, tokenizer = load_run(args, settings)
     if model.tok_embeddings.weight.device.type == "cpu":
         fewer_threads_for_chat()
-    chat_loop(model, tokenizer, settings)
+    chat_loop(model, tokenizer, settings, show_think=args.show_think)
     return 0
 
 
@@ -73,12 +73,13 @@ def fewer_threads_for_chat() -> None:
 
 
 def cmd_generate(args, overrides: dict) -> int:
-    from studygpt.generation.generate import stream_response
+    from studygpt.generation.chat import ReplyPrinter
+    from studygpt.generation.tool_use import stream_reply
     settings = generation_settings(args)
     model, tokenizer = load_run(args, settings)
-    for piece in stream_response(model, tokenizer, args.text, settings=settings):
-        print(piece, end="", flush=True)
-    print()
+    # 和聊天同一条路：会调用计算器的模型照样调用；默认只打印回答，--show-think 时先打印草稿和调用
+    printer = ReplyPrinter(sys.stdout, args.show_think, dim=sys.stdout.isatty())
+    printer.print_reply(stream_reply(model, tokenizer, args.text, settings=settings))
     return 0
 
 

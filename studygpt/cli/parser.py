@@ -187,9 +187,11 @@ def add_sampling_args(p: argparse.ArgumentParser, defaults: GenerationSettings) 
 
 
 def add_chat_args(p: argparse.ArgumentParser) -> None:
-    """chat 与 generate：采样参数 + 种子 + 设备 + 编译。"""
+    """chat 与 generate：采样参数 + 种子 + 显示思考 + 设备 + 编译。"""
     add_sampling_args(p, GenerationSettings())
     p.add_argument("--seed", type=SEED, default=None, help="固定随机种子，结果可复现")
+    p.add_argument("--show-think", action=argparse.BooleanOptionalAction, default=False,
+                   help="也显示模型的草稿 (<think>) 和工具调用与结果（第 16、17 章的模型）；默认只显示回答。聊天里 /think 切换")
     add_device_arg(p)
     add_compile_arg(p)
 
@@ -264,11 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_progress_arg(p)
 
     p = add_command(sub, "chat", help="交互式聊天 (chat)", description="多轮聊天。命令：/reset 清空历史，/help 帮助，"
-                    "/set temperature 0.9 修改采样设置；exit / quit / bye 退出。也可以从管道读入。")
+                    "/set temperature 0.9 修改采样设置，/think 显示或隐藏草稿与工具调用；exit / quit / bye 退出。"
+                    "也可以从管道读入。会调用计算器的模型（sft --format tool）由程序执行它的调用。")
     p.add_argument("run", type=path, help="训练输出目录或检查点文件夹")
     add_chat_args(p)
 
-    p = add_command(sub, "generate", help="对一句话生成回答", description="对一句用户输入生成一条回答。")
+    p = add_command(sub, "generate", help="对一句话生成回答", description="对一句用户输入生成一条回答。"
+                    "会调用计算器的模型照样调用（程序执行）；默认只打印回答，--show-think 时先打印草稿和调用。")
     p.add_argument("run", type=path, help="训练输出目录或检查点文件夹")
     p.add_argument("text", help="用户输入")
     add_chat_args(p)

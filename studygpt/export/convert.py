@@ -78,7 +78,7 @@ def export_run(run: str | Path, to: str, out: str | Path, dtype: str | None = No
             from studygpt.export.hf import write_hf
             from studygpt.export.model_card import model_card
             write_hf(model, tokenizer, tmp)
-            card = model_card(model, meta, Path(meta["checkpoint"]), out.name)
+            card = model_card(model, tokenizer, meta, Path(meta["checkpoint"]), out.name)
             (tmp / "README.md").write_text(card, encoding="utf-8")
             replace_atomically(tmp, out)
         else:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from studygpt.export.hf import hf_state_dict
-from studygpt.export.vocab import CHAT_TEMPLATE, gguf_vocab
+from studygpt.export.vocab import chat_template, gguf_vocab
 from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.specials import UNK
@@ -122,7 +122,7 @@ def write_gguf(model: DialogueModel, tokenizer: Tokenizer, path: Path, dtype: st
     writer.add_add_bos_token(False)    # 我们的提示不以 <bos> 开头
     writer.add_add_eos_token(False)
     writer.add_add_space_prefix(False)  # SentencePiece 默认在开头补一个空格，我们两种分词器都没有
-    writer.add_chat_template(CHAT_TEMPLATE)
+    writer.add_chat_template(chat_template(tokenizer))
     # ===== 3. 张量 (tensors) =====
     tensors = gguf_tensors(model, len(vocab.tokens) - tokenizer.vocab_size, tokenizer.token_id(UNK))
     for tensor_name, data in tensors.items():

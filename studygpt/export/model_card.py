@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from studygpt.model.transformer import DialogueModel
+from studygpt.tokenizer.specials import THINK, TOOL_CALL
 
 # 从 report.md 里摘哪几段（按标题开头匹配）
 REPORT_SECTIONS = ("## 成绩 (scores)", "## 数据 (data)", "## 最终指标")
@@ -22,7 +23,22 @@ def report_sections(report: Path) -> list[str]:
     return ["## " + s.strip() for s in sections[1:] if ("## " + s).startswith(REPORT_SECTIONS)]
 
 
-def model_card(model: DialogueModel, meta: dict, checkpoint: Path, name: str) -> str:
+def chat_format_lines(tokenizer) -> list[str]:
+    """"对话格式"一段：普通模型一行；学过草稿 (<think>) 或工具调用 (<tool_call>) 的模型再说明它们怎样写、
+    怎样经 apply_chat_template 传进去（对话模板见 export/vocab.py 的 build_chat_template）。"""
+    lines = ["对话格式 (chat format)：`<|user|>问题<|end|><|assistant|>回答<|end|>`，没有系统提示 (no system role)。"]
+    if THINK in tokenizer.vocab:
+        lines += ["", "草稿 (reasoning)：`<|assistant|><think>草稿</think>回答<|end|>`；"
+                  "消息里写成助手消息的 `reasoning_content`。"]
+    if TOOL_CALL in tokenizer.vocab:
+        lines += ["", "工具调用 (tool calls)：`<|assistant|><tool_call>{\"name\":\"calculator\",\"arguments\":{\"expression\":"
+                  "\"457+386\"}}</tool_call><|end|><|tool|>843<|end|><|assistant|>457加386等于843。<|end|>`。"
+                  "模型写出调用后停下，由你执行计算器，把结果作为 `{\"role\": \"tool\", \"content\": \"843\"}` "
+                  "接在助手消息（`tool_calls` 里一个调用，没有正文）之后，再生成正文。"]
+    return lines
+
+
+def model_card(model: DialogueModel, tokenizer, meta: dict, checkpoint: Path, name: str) -> str:
     """README.md 的全文。meta 是检查点 config.json 的内容（load_model 返回的那个）。"""
     c = model.config
     trained = [f"第 {meta['step']} 步"] if "step" in meta else []
@@ -64,7 +80,7 @@ def model_card(model: DialogueModel, meta: dict, checkpoint: Path, name: str) ->
         'print(tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))',
         "```",
         "",
-        "对话格式 (chat format)：`<|user|>问题<|end|><|assistant|>回答<|end|>`，没有系统提示 (no system role)。",
+        *chat_format_lines(tokenizer),
         "",
         *[s + "\n" for s in sections],
         "## 局限 (limitations)",

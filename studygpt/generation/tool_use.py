@@ -2,15 +2,16 @@
 
 模型写的调用是 OpenAI 函数调用 (function calling) 的形状，夹在 <tool_call>…</tool_call> 之间：
     {"name": "calculator", "arguments": {"expression": "457+386"}}
-流程（respond）：
-    1. 照常生成，直到 <|end|>；parse_reply 拆出草稿、工具调用和正文；
+流程（stream_reply，边生成边交出片段；respond 把片段拼成一个 Reply）：
+    1. 照常生成，直到 <|end|>；每个词元按 parse_reply 的规则归入草稿、工具调用或正文；
     2. 有工具调用时 run_tool 执行它（只认 TOOLS 里的工具；参数不对、算不了都只得到一条错误消息，绝不抛异常）；
     3. 把结果作为 <|tool|> 消息接在后面，再让模型从 <|assistant|> 接着写正文。
+聊天 (chat.py)、`studygpt generate` 都走这一条路；词表里没有 <think>/<tool_call> 的模型只会写出正文，和普通生成一样。
 """
 from __future__ import annotations
 
 import json
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from studygpt.generation.calculator import CalculatorError, calculate, format_number
 from studygpt.generation.generate import GenerationSettings, generate_tokens
@@ -21,6 +22,13 @@ from studygpt.tokenizer.chat_format import (
     parse_reply,
     prompt_budget,
     reply_prefix,
+)
+from studygpt.tokenizer.specials import (
+    EXTRA_TOKENS,
+    THINK,
+    THINK_END,
+    TOOL_CALL,
+    TOOL_CALL_END,
 )
 
 MAX_CALL_CHARS = 1000  # 一次调用的 JSON 最长多少个字符
@@ -91,26 +99,77 @@ def run_tool(text: str, tools: dict[str, Callable[[dict], str]] | None = None) -
     return tools[name](arguments)
 
 
-def generate_ids(model, prompt: list[int], settings: GenerationSettings, tokenizer) -> list[int]:
-    return [step.token_id for step in generate_tokens(model, prompt, settings.max_length, settings.sampling,
-                                                      tokenizer, settings.seed)]
+def describe_call(text: str) -> str:
+    """给人看的一次调用：calculator(457+386)。写得不对、解析不了的调用原样显示。"""
+    parsed = parse_call(text)
+    if isinstance(parsed, str):
+        return text
+    name, arguments = parsed
+    return f"{name}({', '.join(str(value) for value in arguments.values())})"
+
+
+def thinks_or_calls(tokenizer) -> bool:
+    """词表里有没有 <think> / <tool_call> 这些词元：有，模型才可能打草稿、调用工具。"""
+    return any(t in tokenizer.vocab for t in EXTRA_TOKENS)
+
+
+# ===== 边生成边拆 (streaming) =====
+PARTS = ("reasoning", "tool_call", "tool_result", "content")  # Reply 的四个部分：片段就按这些名字交出
+OPENS = {THINK: "reasoning", TOOL_CALL: "tool_call"}          # 这个词元之后的文字归哪一部分
+CLOSES = {THINK_END, TOOL_CALL_END}                           # 这个词元之后回到正文
+
+
+def stream_until_end(model, prompt: list[int], settings: GenerationSettings, tokenizer) -> Iterator[tuple[str, str]]:
+    """生成一段（到 <|end|> 为止），每个词元交出 (部分, 文字)。归类规则与 parse_reply 相同，只是不等整段写完：
+    <think> 之后是 reasoning，<tool_call> 之后是 tool_call，</think>、</tool_call> 之后回到 content。"""
+    part = "content"
+    for step in generate_tokens(model, prompt, settings.max_length, settings.sampling, tokenizer, settings.seed):
+        name = tokenizer.id_to_token[step.token_id]
+        if name in OPENS:
+            part = OPENS[name]
+        elif name in CLOSES:
+            part = "content"
+        elif step.visible and step.text:  # 其他特殊词元不显示；BPE 的半个汉字 (text 为空) 等下一个词元补全
+            yield part, step.text
+
+
+def stream_reply(model, tokenizer, user_text: str, history: Sequence[Turn] = (),
+                 settings: GenerationSettings | None = None, tools: dict | None = None) -> Iterator[tuple[str, str]]:
+    """回答一句话，边生成边交出片段 (部分, 文字)，部分是 PARTS 之一。
+
+    草稿、调用、正文一个词元一个片段；模型写完调用（<|end|>）后执行它，结果整段交出一次（"tool_result"），
+    再接着生成正文。history 里助手的话可以是 Reply：上一轮的草稿和调用也照原样放进提示。
+    """
+    settings = settings or GenerationSettings()
+    budget = prompt_budget(model.config.max_len, settings.max_length)
+    prompt = fit_prompt(tokenizer, history, user_text, budget)
+    written = {part: "" for part in PARTS}
+    for part, text in stream_until_end(model, prompt, settings, tokenizer):
+        written[part] += text
+        yield part, text
+    if not written["tool_call"]:
+        return
+    result = run_tool(written["tool_call"], tools)
+    yield "tool_result", result
+    pending = Reply("", written["reasoning"], written["tool_call"], result)
+    prompt = prompt[:-1] + reply_prefix(pending, tokenizer)  # 提示以 <|assistant|> 结尾，换成"已经有的部分"
+    for part, text in stream_until_end(model, prompt, settings, tokenizer):  # 提示已占满上下文时什么也不生成
+        if part == "content":  # 一次回答只调用一次工具：拿到结果之后只要正文
+            yield part, text
+
+
+def collect_reply(pieces: Iterable[tuple[str, str]]) -> Reply:
+    """stream_reply 交出的片段 → 整个 Reply（每一部分的片段按顺序拼起来）。"""
+    parts = {part: "" for part in PARTS}
+    for part, text in pieces:
+        parts[part] += text
+    return Reply(**parts)
 
 
 def respond(model, tokenizer, user_text: str, history: Sequence[Turn] = (),
             settings: GenerationSettings | None = None, tools: dict | None = None) -> Reply:
     """回答一句话：可能先想（<think>），可能调用一次工具。返回整个 Reply（草稿、调用、结果、正文）。"""
-    settings = settings or GenerationSettings()
-    budget = prompt_budget(model.config.max_len, settings.max_length)
-    prompt = fit_prompt(tokenizer, [str(t) for t in history], user_text, budget)
-    reply = parse_reply(generate_ids(model, prompt, settings, tokenizer), tokenizer)
-    if not reply.tool_call:
-        return reply
-    pending = Reply("", reply.reasoning, reply.tool_call, run_tool(reply.tool_call, tools))
-    prompt = prompt[:-1] + reply_prefix(pending, tokenizer)  # 提示以 <|assistant|> 结尾，换成"已经有的部分"
-    if len(prompt) >= model.config.max_len:
-        return Reply("", pending.reasoning, pending.tool_call, pending.tool_result)
-    final = parse_reply(generate_ids(model, prompt, settings, tokenizer), tokenizer)
-    return Reply(final.content, pending.reasoning, pending.tool_call, pending.tool_result)
+    return collect_reply(stream_reply(model, tokenizer, user_text, history, settings, tools))
 
 
 def greedy_replies(model, tokenizer, questions: Sequence[str], max_length: int = 100, batch_size: int = 64,

@@ -20,7 +20,7 @@ from studygpt.corpus.builtin import builtin_corpus
 from studygpt.errors import StudyGPTError
 from studygpt.evaluation.exam import addition_questions, chat_questions, take_exam
 from studygpt.generation.batch_decode import greedy_batch
-from studygpt.generation.tool_use import greedy_replies
+from studygpt.generation.tool_use import greedy_replies, thinks_or_calls
 from studygpt.model.checkpoint import load_model, resolve_checkpoint
 from studygpt.plotting import plot_metric_panels
 from studygpt.posttrain.dpo import (
@@ -42,7 +42,7 @@ from studygpt.posttrain.tasks import (
 )
 from studygpt.recipes.report import write_summary
 from studygpt.tokenizer.chat_format import Reply
-from studygpt.tokenizer.specials import EXTRA_TOKENS, THINK, THINK_END
+from studygpt.tokenizer.specials import THINK, THINK_END
 from studygpt.training.trainer import TransformerTrainer
 
 
@@ -77,11 +77,6 @@ def take_scores(model, tokenizer, task: Task, problems: int = 200, samples: int 
 
 
 REPLY_TOKENS = 120  # 草稿 + 工具调用 + 正文最多多少个词元（add3 的草稿 32 个字、调用约 60）
-
-
-def thinks_or_calls(tokenizer) -> bool:
-    """词表里有没有 <think> / <tool_call>：有才需要按"草稿 + 调用"的方式考。"""
-    return any(t in tokenizer.vocab for t in EXTRA_TOKENS)
 
 
 def show_reply(reply: Reply) -> str:
