@@ -14,7 +14,13 @@ from studygpt.posttrain.scratchpad import carry_scratchpad, demonstration
 from studygpt.posttrain.tasks import Problem, format_reward, reward
 from studygpt.tokenizer.bpe import BPETokenizer
 from studygpt.tokenizer.char import Tokenizer
-from studygpt.tokenizer.chat_format import IGNORE_INDEX, Reply, parse_reply, render_conversation, render_prompt
+from studygpt.tokenizer.chat_format import (
+    IGNORE_INDEX,
+    Reply,
+    parse_reply,
+    render_conversation,
+    render_prompt,
+)
 from studygpt.tokenizer.specials import EXTRA_TOKENS, SPECIAL_TOKENS, THINK, TOOL
 
 TEXT = "457加386等于多少？个位十百+=，0123456789。{}\":,abcdefghijklmnopqrstuvwxyz"
