@@ -12,6 +12,7 @@
     think_short  草稿 SFT 只走 200 步（学习率 5e-4）：一个"会一半"的起点
     rl_short     从 think_short 出发，奖励只看最后的答案                           5 分钟
     hack         从 think_short 出发，奖励只看格式：奖励涨了，答对的比例呢？       5 分钟
+    direct_default, think_default   `studygpt sft` 的默认设置（200 步、6000 道题、学习率 1e-3），两种示范各一次
 每个阶段之后都考：留出的 200 道 add3（贪心解码）、快速上手的 20 个固定聊天问题、快速上手留出的两位数加法。
 --record 时把表格追加到 benchmarks/results/reasoning_demo.jsonl（默认不动仓库里的文件）。
 """
@@ -35,6 +36,11 @@ STAGES = {  # 名字: 说明、起点（别的阶段或 start）、做法、分�
     "think_short": dict(label="草稿 SFT 200 步 (half-trained)", start="start", form="think", steps=200, lr=5e-4),
     "rl_short": dict(label="200 步草稿 SFT + RL (exact reward)", start="think_short", reward="exact", minutes=5.0),
     "hack": dict(label="200 步草稿 SFT + RL (format reward)", start="think_short", reward="format", minutes=5.0),
+    # `studygpt sft` 的默认设置（200 步、6000 道题、学习率 1e-3）：第 14、15 章和 issue #29 量"直接答 0–1.5%"的那个条件
+    "direct_default": dict(label="直接答 SFT，sft 默认设置", start="start", form="direct", steps=200, lr=1e-3,
+                           problems=6000),
+    "think_default": dict(label="草稿 SFT，sft 默认设置", start="start", form="think", steps=200, lr=1e-3,
+                          problems=6000),
 }
 
 
@@ -44,7 +50,7 @@ def run_stage(name: str, args, out: Path, start: Path) -> dict:
     minutes = None if args.quick or "minutes" not in spec else spec["minutes"] * args.scale
     steps = 2 if args.quick else spec.get("steps", 100_000)  # 有时间预算时由时间决定何时停
     if "form" in spec:
-        return run_sft(origin, out / name, "add3", problems=args.problems, steps=steps, lr=spec.get("lr", args.lr),
+        return run_sft(origin, out / name, "add3", problems=spec.get("problems", args.problems), steps=steps, lr=spec.get("lr", args.lr),
                        seed=args.seed, form=spec["form"], max_minutes=minutes,
                        eval_every=1 if args.quick else args.eval_every)
     config = RLConfig(task="add3", reward=spec["reward"], max_new_tokens=0, seed=args.seed)

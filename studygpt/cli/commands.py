@@ -310,9 +310,11 @@ def cmd_posttrain(args, overrides: dict) -> int:
     """`studygpt sft | rl | dpo`：见 recipes/posttrain.py。"""
     from studygpt.posttrain.rl import RLConfig
     from studygpt.recipes.posttrain import run_dpo, run_rl, run_sft
+    if args.max_steps is None:
+        args.max_steps = 10**9 if args.max_minutes else args.default_steps
     if args.command == "sft":
         run_sft(args.run, args.out, args.task, args.problems, args.max_steps, args.lr, args.sloppy, args.seed,
-                form=args.format, max_minutes=args.max_minutes)
+                form=args.format, max_minutes=args.max_minutes, eval_every=args.eval_every)
     elif args.command == "rl":
         config = RLConfig(task=args.task, prompts_per_step=args.prompts, group_size=args.group_size,
                           temperature=args.temperature, clip=args.clip, kl_coef=args.kl, seed=args.seed,

@@ -406,7 +406,7 @@ def add_lab_commands(sub) -> None:
 def add_posttrain_commands(sub) -> None:
     """sft、rl、dpo（第 14、15 章；处理函数都是 commands.cmd_posttrain，训练方案在 recipes/posttrain.py）。"""
     common = [("--task", dict(default="add3", help="任务名（见 posttrain/tasks.py）：add3 = 三位数加法")),
-              ("--max-steps", dict(type=COUNT, help="优化步数")), ("--lr", dict(type=POSITIVE, help="学习率")),
+              ("--max-steps", dict(type=COUNT, help="优化步数（sft 默认 200、rl 80、dpo 60；只给 --max-minutes 时不限步数）")), ("--lr", dict(type=POSITIVE, help="学习率")),
               ("--seed", dict(type=SEED, default=0, help="随机种子（同一个种子结果相同）")),
               ("--max-minutes", dict(type=POSITIVE, help="时间预算（分钟）：到时就停，不管步数用没用完"))]
     specs = {
@@ -415,7 +415,8 @@ def add_posttrain_commands(sub) -> None:
                  ("--sloppy", dict(type=FRACTION, default=0.0, help="任务示范里「停不下来」的坏示范的比例，默认 %(default)s")),
                  ("--format", dict(choices=["direct", "think", "tool"], default="direct",
                                    help="示范怎样回答：direct 直接答，think 先在 <think> 里逐位打草稿（第 16 章），"
-                                        "tool 调用计算器（第 17 章）；默认 %(default)s"))]),
+                                        "tool 调用计算器（第 17 章）；默认 %(default)s")),
+                 ("--eval-every", dict(type=COUNT, help="每几步考一次留出题（画曲线）；默认只在开始和结束时考"))]),
         "rl": ("强化学习 (GRPO)：可验证的奖励、组相对优势、裁剪比率、KL 惩罚", 80, 1e-4,
                [("--group-size", dict(type=COUNT, default=8, help="每道题抽几个回答 G，默认 %(default)s")),
                 ("--prompts", dict(type=COUNT, default=16, help="每步几道题 P，默认 %(default)s")),
@@ -441,7 +442,7 @@ def add_posttrain_commands(sub) -> None:
         p.add_argument("--out", type=OUT_DIR, required=True, help="输出目录（检查点 last/、metrics.jsonl、curves.png、summary.json）")
         for flag, kwargs in common + extra:
             p.add_argument(flag, **kwargs)
-        p.set_defaults(max_steps=steps, lr=lr)
+        p.set_defaults(default_steps=steps, lr=lr)  # 没给 --max-steps：只给了 --max-minutes 时按时间停，否则走这么多步
         if name != "sft":
             p.add_argument("--resume", action="store_true", help="被打断的运行从 --out/last 接着训练（其余参数与第一次相同）")
 
