@@ -111,7 +111,7 @@ def curves(out: Path, found: dict, figure: Path) -> None:
 
     from studygpt.plotting import setup_cjk_font
     setup_cjk_font()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(10, 4))
     def minutes(stage: str) -> float:  # 一个阶段的训练分钟，加上它的起点之前用掉的
         spec, s = STAGES[stage], found.get(stage, {})
         before = minutes(spec["start"]) if spec["start"] in found else 0.0
@@ -130,14 +130,14 @@ def curves(out: Path, found: dict, figure: Path) -> None:
     ax.set_ylabel("add3 留出题答对 % (held-out exact)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(figure, dpi=120)
     print(f"图 (figure): {figure}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", default="runs/quickstart", help="快速上手的训练目录；不存在时先训练一个")
     parser.add_argument("--out", default="runs/reasoning", help="输出目录（每个阶段一个子目录）")
@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="不训练：读已完成的阶段，打印表格、画图")
     parser.add_argument("--figure", default=None, help="图的路径（默认 OUT/reasoning.png）")
     parser.add_argument("--record", action="store_true", help="把结果追加到 benchmarks/results/reasoning_demo.jsonl")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out = Path(args.out)
     machine = print_machine("思考与工具 (reasoning and tools): add3")
     if not args.report:

@@ -109,8 +109,8 @@ def test_printer_dims_the_think_lines_only_in_a_terminal():
     assert out.getvalue() == ("\033[2m思考：个位7+6\033[0m\n\033[2m调用 calculator(1+2) → 3\033[0m\nAI: 等于3。\n")
     assert reply == Reply("等于3。", "个位7+6", '{"name":"calculator","arguments":{"expression":"1+2"}}', "3")
     out = io.StringIO()
-    ReplyPrinter(out, show_think=False, prefix="AI: ").print_reply(pieces[:5])  # 没有正文：也有 "AI: " 这一行
-    assert out.getvalue() == "AI: \n"
+    ReplyPrinter(out, show_think=False, prefix="AI: ").print_reply(pieces[:5])  # 没有正文：也有 "AI: " 这一行，并说明是空的
+    assert out.getvalue() == "AI: （空回答 (empty reply)）\n"
 
 
 def test_plain_model_is_unchanged_and_think_says_it_has_nothing_to_show(tokenizer):

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from studygpt.corpus.builtin import load_chat_prompts
 from studygpt.generation.batch_decode import greedy_batch
+from studygpt.generation.tool_use import greedy_replies, thinks_or_calls
 from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
 
@@ -61,8 +62,11 @@ def addition_questions(heldout: Sequence[tuple[str, str]]) -> list[Question]:
 def take_exam(model: DialogueModel, tokenizer: Tokenizer, questions: Sequence[Question],
               histories: Sequence[Sequence[str]] | None = None, max_length: int = CHAT_MAX_LENGTH) -> ExamResult:
     """每道题贪心解码一个回答并判分。histories 是每道题之前的轮次 [用户, 助手, ...]，None 表示都从头问。"""
-    replies = greedy_batch(model, tokenizer, [q.text for q in questions], max_length=max_length,
-                           histories=histories)
+    texts = [q.text for q in questions]
+    if histories is None and thinks_or_calls(tokenizer):  # 会打草稿、调用计算器的模型：照样打草稿、调用，只看正文
+        replies = [r.content for r in greedy_replies(model, tokenizer, texts, max_length=max(max_length, 120))]
+    else:
+        replies = greedy_batch(model, tokenizer, texts, max_length=max_length, histories=histories)
     return ExamResult(list(questions), replies, [q.check(r) for q, r in zip(questions, replies)])
 
 

@@ -124,8 +124,11 @@ class ReplyPrinter:
             seen.append((part, text))
             self._show(part, text)
         self._start("content")  # 一个字正文也没有时，也要有 prefix 这一行
+        reply = collect_reply(seen)
+        if not reply.content.strip():  # 模型一开口就写了 <|end|>（或只写了空白）：说出来，别留一个看不见的空行
+            self._write("（空回答 (empty reply)）")
         print(file=self.out, flush=True)
-        return collect_reply(seen)
+        return reply
 
     def _show(self, part: str, text: str) -> None:
         if part == "content":

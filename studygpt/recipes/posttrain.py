@@ -32,12 +32,14 @@ from studygpt.posttrain.dpo import (
     read_pairs,
 )
 from studygpt.posttrain.rl import GRPOObjective, RLConfig, RolloutBatches
-from studygpt.posttrain.scratchpad import demonstrations
+from studygpt.posttrain.scratchpad import demonstration, demonstrations
 from studygpt.posttrain.tasks import (
+    Problem,
     Task,
     accuracy,
     get_task,
     looping_answer,
+    parse_answer,
     stable_percent,
 )
 from studygpt.recipes.report import write_summary
@@ -151,6 +153,15 @@ def sft_dialogues(task: Task, problems: int, sloppy: float, seed: int, form: str
     return demonstrations(task, problems, form, seed, sloppy, looping_answer)
 
 
+def with_tool(dialogue: list) -> list:
+    """快速上手的一道加法 [问题, `a加b等于c。`] → 同一个问题，回答改成调用计算器（认不出算式时原样返回）。"""
+    parsed = parse_answer(dialogue[1]) if len(dialogue) == 2 else None
+    if parsed is None:
+        return dialogue
+    a, op, b, _ = parsed
+    return [dialogue[0], demonstration(Problem(a, b, op), "tool")]
+
+
 def extend_vocab(model, tokenizer, dialogues: list[list], log: Callable[[str], None]) -> None:
     """示范里用到、词表里却没有的词元（<think> 等控制词元、JSON 的 `{`）追加到词表末尾，嵌入矩阵跟着加行。"""
     from studygpt.tokenizer.specials import TOOL, TOOL_CALL, TOOL_CALL_END
@@ -186,7 +197,9 @@ def run_sft(start, out, task_name: str = "add3", problems: int = 6000, steps: in
     corpus = builtin_corpus(seed)
     # 混进快速上手的全部语料：只学新题的话，模型会把聊天和两位数加法忘掉 (catastrophic forgetting)
     task_dialogues = sft_dialogues(task, problems, sloppy, seed, form)
-    dialogues = corpus.own * 6 + corpus.chatterbot + corpus.addition_train + task_dialogues
+    # 学调用计算器时，快速上手的两位数加法也改成调用：同一种题两种答法会互相打架（实测两位数加法从 95% 掉到 93%）
+    sums = [with_tool(d) for d in corpus.addition_train] if form == "tool" else corpus.addition_train
+    dialogues = corpus.own * 6 + corpus.chatterbot + sums + task_dialogues
     extend_vocab(model, tokenizer, task_dialogues, log)
     seq_len = model.config.max_len
     batches = PackedBatches(build_windows(dialogues, tokenizer, seq_len), 16, seq_len, tokenizer.token_id(PAD), seed=seed)
