@@ -22,8 +22,9 @@ CJK_FONT_NAMES = ["WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC"
 KNOWN_FONT_FILES = ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
                     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
                     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"]
-INSTALL_HINT = ("没有找到中文字体，图里的汉字会显示成方框 (no CJK font)；安装一个：sudo apt-get install -y "
-                "fonts-wqy-microhei（macOS / Windows 自带中文字体）。")
+FONT_INSTALL_COMMAND = "sudo apt-get install -y fonts-wqy-microhei"  # `studygpt doctor` 给的也是这一条
+INSTALL_HINT = ("没有找到中文字体，图里的汉字会显示成方框 (no CJK font)；安装一个："
+                f"{FONT_INSTALL_COMMAND}（macOS / Windows 自带中文字体）。")
 
 
 def _register_new_font_files() -> None:

@@ -112,6 +112,11 @@ def cmd_quickstart(args, overrides: dict) -> int:
     return 0
 
 
+def cmd_doctor(args, overrides: dict) -> int:
+    from studygpt.doctor import run_doctor
+    return run_doctor()
+
+
 def cmd_tokenizer_train(args, overrides: dict) -> int:
     from studygpt.tokenizer.lab import run_tokenizer_train
     run_tokenizer_train(args.data, args.type, args.vocab_size, args.out)

@@ -14,6 +14,7 @@
     studygpt sft|rl|dpo runs/NAME --out runs/NEW   后训练：任务上的监督微调、强化学习 (GRPO)、偏好微调 (DPO)
     studygpt tokenizer train --data FILE --type bpe --vocab-size 8000 --out DIR   训练分词器（字符级或字节级 BPE）
     studygpt finetune runs/NAME --data new.conv --out runs/NAME2 [--merge]    LoRA 微调（--example persona 是内置例子）
+    studygpt doctor                    体检：Python、torch、CPU 与精度、内存、磁盘、中文字体……能不能跑快速上手
 
 用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
 
@@ -291,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_threads_arg(p)
     p.add_argument("--chat", action=argparse.BooleanOptionalAction, default=True, help="训练完在终端里开始聊天")
     add_progress_arg(p)
+
+    add_command(sub, "doctor", help="体检：这台机器能不能跑快速上手，缺什么、怎么修",
+                description="逐项检查 Python 与 torch、必需的包与可选组件、CPU 指令集与训练会选的精度、线程、可用内存、"
+                "runs/ 所在的磁盘、中文字体、浏览器测试和 GPU；每项一行 ✓ / ⚠ / ✗，有问题的给一行修法。"
+                "有 ✗（快速上手跑不起来）时退出码 1，只有 ⚠ 时 0。")
 
     p = add_command(sub, "data", help="下载真实语料 (download corpora)", description="语料工具。")
     data_sub = p.add_subparsers(dest="data_command", required=True)

@@ -27,6 +27,7 @@ from studygpt.evaluation.exam import (
 )
 from studygpt.generation.batch_decode import greedy_batch
 from studygpt.hardware import describe_machine
+from studygpt.plotting import INSTALL_HINT, setup_cjk_font
 from studygpt.recipes.presets import get_preset
 from studygpt.recipes.report import (
     evaluate_for_report,
@@ -166,6 +167,8 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     general = run_sections(trainer, result.summary, metrics, trainer.data_stats)
     report = write_report(out, "快速上手报告 (quick-start report)", general[:1] + sections + general[1:])
     print(f"已保存 (saved): {out}/last（检查点） · {out}/loss_curve.png · {report}")
+    if setup_cjk_font() is None:  # 快速上手的图不写汉字，但课程里的注意力图等要用：现在就说，并指向体检
+        print(f"{INSTALL_HINT}这台机器还缺什么，一次查完：studygpt doctor")
 
     # ===== 6. 聊天 =====
     stage("6. 聊天 (chat)")
