@@ -61,6 +61,7 @@ BAD = {
     "pair": ["text", "nan", "fraction"],  # betas：两个数
     "run": ["missing", "empty", "non_utf8", "file", "empty_dir", "tokenizer_dir", "export_dir", "loop"],
     "in_file": ["missing", "empty", "non_utf8", "dir", "loop"],
+    "in_dir": ["missing", "empty", "non_utf8", "file", "loop"],  # 要读的目录（如 course 的 --exercises）
     "tokenizer": ["missing", "empty", "non_utf8", "file", "empty_dir", "loop", "export_dir"],
     "out_dir": ["empty", "file", "loop", "unwritable"],
     "out_file": ["empty", "dir", "loop", "unwritable"],
@@ -82,6 +83,7 @@ KINDS = {
     ("finetune", "run"): "run", ("finetune", "data"): "in_file", ("finetune", "out"): "out_dir",
     ("finetune", "example"): "name", ("finetune", "seed"): "seed", ("finetune", "lora_dropout"): "fraction",
     ("inspect attention", "out"): "out_dir", ("inspect attention", "reply_tokens"): "count0",
+    ("course", "exercises"): "in_dir",
     ("rl", "kl"): "nonneg", ("dpo", "sft_weight"): "nonneg", ("sft", "sloppy"): "fraction", ("dpo", "pairs"): "in_file",
 }
 COMMON_KINDS = {"run": "run", "text": None, "texts": None, "vocab": "tokenizer", "device": "name", "seed": "seed",
@@ -203,6 +205,7 @@ def base_args(command: str, p: Places, work: Path) -> list[tuple[str, object]]:
         "dpo": [("run", run), ("--out", out), *steps, ("--batch-size", "2")],
         "tokenizer train": [("--data", [data]), ("--type", "char"), ("--out", out)],
         "finetune": [("run", run), ("--data", [data]), ("--out", out), *steps, ("--no-progress", None)],
+        "course": [("--chapter", "1")],  # 工作目录不是仓库根目录：合法的参数也只得到一行错误，不会去跑练习
     }[command]
 
 

@@ -241,3 +241,16 @@ def scale_always(grads, max_norm):  # 没超过也缩放
 def test_chapter7_messages(exercise_test, monkeypatch, test, wrong, words):
     message = message_for(exercise_test, monkeypatch, "ch07", test, **wrong)
     assert all(w in message for w in words), message
+
+
+# ===== 第 15 章：组相对优势用了 torch 默认的样本标准差 =====
+def sample_std_advantages(rewards, group_size, eps=1e-4):  # 常见错误：torch 的 std 默认除以 G−1 (unbiased=True)
+    groups = rewards.view(-1, group_size)
+    return ((groups - groups.mean(dim=1, keepdim=True)) / (groups.std(dim=1, keepdim=True) + eps)).view(-1)
+
+
+def test_sample_std_in_group_advantages_gets_the_unbiased_false_hint(exercise_test, monkeypatch):
+    message = message_for(exercise_test, monkeypatch, "ch15", "test_group_advantages_match_studygpt",
+                          group_advantages=sample_std_advantages)
+    assert message.startswith("看起来你用了样本标准差") and "std(..., unbiased=False)" in message, message
+    assert "应为 [1.7317, -0.5772, -0.5772, -0.5772" in message and "你的是 [1.4997, -0.4999" in message, message

@@ -131,6 +131,15 @@ def cmd_finetune(args, overrides: dict) -> int:
     return 0
 
 
+def cmd_course(args, overrides: dict) -> int:
+    """`studygpt course`：各章练习的进度（studygpt/course.py）；在仓库根目录运行。"""
+    from studygpt.course import course_status, format_course
+    chapters = course_status(Path.cwd(), Path(args.exercises) if args.exercises else None, args.chapter,
+                             announce=lambda message: print(message, file=sys.stderr, flush=True))
+    print(format_course(chapters))
+    return 0
+
+
 def cmd_data(args, overrides: dict) -> int:
     from studygpt.corpus.download import download
     paths = download(args.name, args.out, args.url, args.progress)

@@ -15,6 +15,7 @@
     studygpt tokenizer train --data FILE --type bpe --vocab-size 8000 --out DIR   训练分词器（字符级或字节级 BPE）
     studygpt finetune runs/NAME --data new.conv --out runs/NAME2 [--merge]    LoRA 微调（--example persona 是内置例子）
     studygpt doctor                    体检：Python、torch、CPU 与精度、内存、磁盘、中文字体……能不能跑快速上手
+    studygpt course [--chapter 15]    课程进度：列出各章，运行每章练习的测试，每个练习打 ✓ / ✗（在仓库根目录运行）
 
 用户输入的问题（文件不存在、设置不对……）只打印一行错误并以状态 2 退出，不打印 traceback。
 
@@ -371,6 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_posttrain_commands(sub)  # sft / rl / dpo（训练方案在 recipes/posttrain.py）
 
     add_lab_commands(sub)
+
+    p = add_command(sub, "course", help="课程进度：各章练习的 ✓ / ✗",
+                    description="列出课程的各章（docs/zh/），运行每章练习的测试（docs/exercises/test_chNN.py），"
+                    "给每个练习打 ✓（通过）/ ✗（没通过）/ …（测试先卡在了同一章别的练习上），每章一行小结——"
+                    "老师或学习小组看的一页。测试怎样记到练习上，见 studygpt/course.py 开头。在仓库根目录运行。")
+    p.add_argument("--chapter", type=COUNT, default=None, help="只看这一章，如 --chapter 15")
+    p.add_argument("--exercises", type=path, default=None, metavar="DIR",
+                   help="练习目录，默认 docs/exercises（也可以是同学交来的一份副本）")
     return parser
 
 
