@@ -43,3 +43,18 @@ def tiny_model(vocab_size: int, seed: int = 0, **kw) -> DialogueModel:
     cfg = dict(vocab_size=vocab_size, d_model=32, n_head=4, n_layers=2, max_len=64)
     cfg.update(kw)
     return DialogueModel(config=ModelConfig(**cfg))
+
+
+def load_benchmark(name: str):
+    """把 benchmarks/NAME.py 当模块导入（脚本要导入同目录的 _common，所以临时把 benchmarks/ 放进 sys.path）。"""
+    import importlib.util
+    import sys
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(bench))

@@ -1,29 +1,15 @@
 """benchmarks/budget_sweep.py 本身的测试：--quick 在内置语料上把每个格子走一遍，结果行的形状对，
 再跑一次时做完的格子全部跳过（可续跑），--report 打印表格并画图。只查形状，不查某次运行的数字。"""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load_budget_sweep():
-    sys.path.insert(0, str(BENCH))  # 脚本要导入同目录的 _common
-    try:
-        spec = importlib.util.spec_from_file_location("budget_sweep", BENCH / "budget_sweep.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+from tests.conftest import load_benchmark
 
 
 @pytest.mark.slow  # 三个格子各要训练、评估、生成 30 条回答：忙的 2 核机器上约 4.5 分钟（空闲时预计快得多，未量）
 def test_quick_sweep_writes_one_row_per_cell_skips_them_on_rerun_and_reports(tmp_path, capsys):
-    sweep = load_budget_sweep()
+    sweep = load_benchmark("budget_sweep")
     results = tmp_path / "sweep.jsonl"
     # 只用一个极小的预算（--quick 默认两个），让测试在几十秒内跑完：auto、d1、d2 三个格子
     argv = ["--quick", "--budgets", "0.03", "--results", str(results), "--runs", str(tmp_path / "runs")]

@@ -121,8 +121,8 @@ def test_finetune_with_fewer_rows_than_a_batch_is_one_line(start_run, tmp_path, 
 
 def test_sft_with_fewer_rows_than_a_batch_is_one_line(start_run, tmp_path, capsys, monkeypatch):
     """真正的 sft 总混着内置语料，凑不满一批的情况要换掉内置语料才造得出来。"""
-    import studygpt.corpus.builtin as builtin
-    monkeypatch.setattr(builtin, "builtin_corpus",
+    import studygpt.recipes.posttrain as posttrain
+    monkeypatch.setattr(posttrain, "builtin_corpus",
                         lambda seed=0: SimpleNamespace(own=[], chatterbot=[], addition_train=[]))
     code = main(["sft", str(start_run), "--out", str(tmp_path / "sft"), "--problems", "3", "--max-steps", "3"])
     assert_one_line_error(code, capsys.readouterr().err, "少于一批 16 行", "--problems")

@@ -1,31 +1,15 @@
 """benchmarks/reasoning_demo.py 本身的测试：--quick 从一个极小的起点把几个阶段各走 2 步，
 再跑一次时做完的阶段全部跳过（可续跑），--report 打印表格并画图。只查形状，不查某次运行的数字。"""
-import importlib.util
-import sys
-from pathlib import Path
 
 from studygpt.corpus.builtin import builtin_conv_path
 from studygpt.corpus.read import read_dialogues
 from studygpt.model.checkpoint import save_checkpoint
 from studygpt.tokenizer.char import Tokenizer
-from tests.conftest import tiny_model
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load_demo():
-    sys.path.insert(0, str(BENCH))  # 脚本要导入同目录的 _common
-    try:
-        spec = importlib.util.spec_from_file_location("reasoning_demo", BENCH / "reasoning_demo.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+from tests.conftest import load_benchmark, tiny_model
 
 
 def test_quick_demo_runs_stages_skips_them_on_rerun_and_reports(tmp_path, capsys):
-    demo = load_demo()
+    demo = load_benchmark("reasoning_demo")
     dialogues, _ = read_dialogues(builtin_conv_path())
     tokenizer = Tokenizer().build_vocab(t for d in dialogues for t in d)
     start = tmp_path / "start"
