@@ -5,7 +5,9 @@
 - 内存带宽 (memory bandwidth)：一次大张量复制，GB/s = (读 + 写的字节数) / 时间。
 这样不同机器上的结果可以直接读成"离硬件上限还有多远"，而不是一个孤立的 tokens/s。
 
-结果以 JSON 行 (JSON lines) 追加到 benchmarks/results/NAME.jsonl，每行带日期、机器描述与 CPU 类型。
+结果以 JSON 行 (JSON lines) 追加到结果文件，每行带日期、机器描述与 CPU 类型。结果文件在哪里（results_path）：
+- 课程让学习者运行的脚本默认写进 runs/benchmarks/（runs/ 不进 git：跑完课程里的命令，`git status` 仍然干净）；
+- 加 --record 才追加到仓库里的 benchmarks/results/（维护者更新文档里的数字时用，提交前看一眼）。
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ sys.path.insert(0, str(REPO))  # 测的是这个检出里的 studygpt，而不�
 
 from studygpt.hardware import cpu_has_bf16_instructions, describe_machine, matmul_gflops  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parent / "results"   # --record：仓库里记录的结果（进 git）
+LOCAL_RESULTS = Path("runs/benchmarks")        # 默认：当前目录下的 runs/benchmarks/（不进 git）
 SHARED_DATA = REPO.parent / "shared" / "data"  # ../shared/data：共享语料，只读，绝不复制进仓库
 
 
@@ -173,18 +176,30 @@ def _width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
-def append_results(name: str, machine: dict, records: list[dict]) -> Path:
-    """把每条记录加上日期与机器信息，追加到 benchmarks/results/NAME.jsonl。
+def results_path(name: str, record: bool) -> Path:
+    """结果文件 NAME 的路径：record（命令行的 --record）时是 benchmarks/results/NAME，否则是 runs/benchmarks/NAME。"""
+    return (RESULTS if record else LOCAL_RESULTS) / name
+
+
+def append_results(name: str, machine: dict, records: list[dict], *, record: bool) -> Path:
+    """把每条记录加上日期与机器信息，追加到结果文件 NAME.jsonl（位置见 results_path：record 时才进 git）。
 
     环境变量 BENCH_DRY_RUN=1 时不写（检查基准脚本本身的冒烟测试用，例如 gpu_check.py --smoke）。"""
-    path = RESULTS / f"{name}.jsonl"
+    path = results_path(f"{name}.jsonl", record)
     if os.environ.get("BENCH_DRY_RUN") == "1":
-        print(f"BENCH_DRY_RUN=1：不追加到 {path.relative_to(REPO)}")
+        print(f"BENCH_DRY_RUN=1：不追加到 {path}")
         return path
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with path.open("a", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps({"date": date, **machine, **record}, ensure_ascii=False) + "\n")
-    print(f"结果已追加到 (appended to) {path.relative_to(REPO)}")
+        for entry in records:
+            f.write(json.dumps({"date": date, **machine, **entry}, ensure_ascii=False) + "\n")
+    print(f"结果已追加到 (appended to) {where(path, record)}")
     return path
+
+
+def where(path: Path, record: bool) -> str:
+    """打印用：结果文件的路径（仓库里的写成相对仓库根目录的）；没有 --record 时提醒它不进 git。"""
+    if record:
+        return str(path.relative_to(REPO))
+    return f"{path}（runs/ 不进 git；加 --record 才写进仓库的 benchmarks/results/）"

@@ -15,8 +15,9 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
 机器（CPU 型号）、日期、开始与结束时的 1 分钟负载，以及格子期间别的进程平均占了几个核 (other_cores)：
 负载里也有本进程自己，所以"忙不忙"按 /proc/stat 减去本进程的 CPU 时间来判断，other_cores > 0.5 记为 busy。
 
-可以续跑 (resumable)：每个做完的格子追加一行到 benchmarks/results/budget_sweep.jsonl；再跑时跳过已有的
-（按 预算、大小、数据、CPU 型号 对应）。每个格子的运行目录是 runs/budget_sweep/<格子>/（runs/ 不进 git）。
+可以续跑 (resumable)：每个做完的格子追加一行到结果文件；再跑时跳过已有的（按 预算、大小、数据、CPU 型号 对应）。
+结果文件默认是 runs/budget_sweep/budget_sweep.jsonl，每个格子的运行目录是 runs/budget_sweep/<格子>/（runs/ 不进 git）；
+加 --record 时结果文件是仓库里的 benchmarks/results/budget_sweep.jsonl（第 10 章的表与图来自它；--report 也读它）。
 
 要多久：每个预算 B，(大小个数 + 1) × B 分钟，再加每格约 1–3 分钟的评估与报告。默认的三个预算
 （5 分钟 4+1 格，15 分钟 5+1 格，30 分钟 5+1 格）约 25 + 90 + 180 ≈ 295 分钟，加评估约 5.5 小时；
@@ -26,7 +27,9 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
     python benchmarks/budget_sweep.py --budgets 5 --sizes 1 2 3 4   # 只跑一部分
     python benchmarks/budget_sweep.py --extra-data          # 再加上字幕数据的一组
     python benchmarks/budget_sweep.py --report              # 表格 + 图 runs/budget_sweep/budget_sweep.png
-    python benchmarks/budget_sweep.py --report --update-docs  # 图写到 docs/zh/img/budget_sweep.png（只用真实数据）
+    python benchmarks/budget_sweep.py --record              # 维护者：格子记进 benchmarks/results/budget_sweep.jsonl（进 git）
+    python benchmarks/budget_sweep.py --report --record     # 记录的结果：表格 + 图（第 10 章的数字）
+    python benchmarks/budget_sweep.py --report --record --update-docs  # 图写到 docs/zh/img/budget_sweep.png（只用记录的数据）
     python benchmarks/budget_sweep.py --quick               # CI 冒烟：几秒的预算、内置语料、临时结果文件，< 60 秒
 """
 from __future__ import annotations
@@ -73,18 +76,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--extra-data", action=argparse.BooleanOptionalAction, default=False,
                    help="再跑一组：训练数据加上 ../shared/data/subtitles/*.conv")
     p.add_argument("--threads", type=int, help="CPU 线程数（默认 PyTorch 的默认值）")
-    p.add_argument("--results", type=Path, help="结果文件（默认 benchmarks/results/budget_sweep.jsonl）")
+    p.add_argument("--results", type=Path, help="结果文件（默认 runs/budget_sweep/budget_sweep.jsonl；--record 时是 "
+                   "benchmarks/results/budget_sweep.jsonl）")
+    p.add_argument("--record", action="store_true", help="结果文件用仓库里的 benchmarks/results/budget_sweep.jsonl（进 git）")
     p.add_argument("--runs", type=Path, help="运行目录的上一级（默认 runs/budget_sweep）")
     p.add_argument("--quick", action="store_true", help="CI 冒烟：0.05 与 0.1 分钟、depth 1 2 + auto、内置语料、临时结果文件")
     p.add_argument("--report", action="store_true", help="不训练：读结果文件，打印 Markdown 表格并画图")
-    p.add_argument("--update-docs", action="store_true", help="和 --report 一起：图写到 docs/zh/img/budget_sweep.png")
+    p.add_argument("--update-docs", action="store_true",
+                   help="和 --report --record 一起：图写到 docs/zh/img/budget_sweep.png")
     args = p.parse_args(argv)
+    if args.update_docs and not (args.report and args.record):
+        p.error("--update-docs 只和 --report --record 一起用：课程的图只画记录在仓库里的结果")
     tmp = Path(tempfile.gettempdir())
     if args.quick:
         args.budgets, args.sizes = args.budgets or [0.05, 0.1], args.sizes or [1, 2]
-    args.results = args.results or (tmp / "studygpt_budget_sweep_quick.jsonl" if args.quick
-                                    else RESULTS / "budget_sweep.jsonl")
     args.runs = args.runs or (tmp / "studygpt_budget_sweep_quick" if args.quick else RUNS)
+    if args.results is None:
+        args.results = (tmp / "studygpt_budget_sweep_quick.jsonl" if args.quick
+                        else RESULTS / "budget_sweep.jsonl" if args.record else args.runs / "budget_sweep.jsonl")
     args.budgets = args.budgets or sorted(DEFAULT_SIZES)
     return args
 
@@ -303,9 +312,8 @@ def plot_isoflop(rows: list[dict], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from studygpt.plotting import INSTALL_HINT, setup_cjk_font
-    if setup_cjk_font() is None:
-        print(INSTALL_HINT)
+    from studygpt.plotting import setup_cjk_font
+    setup_cjk_font()  # 没有中文字体时它打印一行安装提示
     files = sorted({f for r in rows for f in r["bpc"]})
     fig, axes = plt.subplots(1, len(files), figsize=(5.5 * len(files), 4), squeeze=False)
     budgets = sorted({r["budget_min"] for r in rows})
@@ -338,7 +346,8 @@ def plot_isoflop(rows: list[dict], path: Path) -> Path:
 def report(args: argparse.Namespace) -> None:
     rows = read_rows(args.results)
     if not rows:
-        print(f"结果文件 {args.results} 里还没有格子：先跑 python benchmarks/budget_sweep.py")
+        print(f"结果文件 {args.results} 里还没有格子：先跑 python benchmarks/budget_sweep.py"
+              "（读仓库里记录的结果：--report --record）")
         return
     for cpu in sorted({r["cpu"] for r in rows}):
         mine = [r for r in rows if r["cpu"] == cpu]

@@ -242,7 +242,7 @@ def main() -> None:
                 [[f"{r['preset']} {r['dtype'].removeprefix('torch.')}", r["context"], f"{r['ms_cached']:.2f}",
                   f"{r['ms_full_recompute']:.2f}", f"{r['kv_speedup']:.1f}"] for r in records if "context" in r])
     append_results("generate_speed", machine, [{"prompt_tokens": PROMPT, "reply_tokens": REPLY,
-                                                "sampling": vars(SAMPLING), **r} for r in records])
+                                                "sampling": vars(SAMPLING), **r} for r in records], record=True)
 
 
 if __name__ == "__main__":

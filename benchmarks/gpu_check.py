@@ -98,7 +98,7 @@ def copy_to_out(path: Path, name: str) -> None:
 
 def save(check: Check, records: list[dict]) -> None:
     """追加到 benchmarks/results/gpu_check.jsonl，并把结果文件复制到 $OUT（有的话）。--smoke 不追加（BENCH_DRY_RUN）。"""
-    append_results("gpu_check", check.machine, records)
+    append_results("gpu_check", check.machine, records, record=True)
     for name in ("gpu_check.jsonl", "train_throughput.jsonl"):
         copy_to_out(HERE / "results" / name, name)
 

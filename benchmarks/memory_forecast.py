@@ -82,7 +82,7 @@ def main() -> None:
                   r["measured_mb"], r["ratio"], "✓" if 0.7 <= r["ratio"] <= 1.3 else "✗"] for r in results])
     for r in results:
         print(f"  {r['preset']}: " + " + ".join(f"{k} {v}" for k, v in r["parts_mb"].items()))
-    append_results("memory_forecast", machine, [{**r, "corpus": Path(corpus).name} for r in results])
+    append_results("memory_forecast", machine, [{**r, "corpus": Path(corpus).name} for r in results], record=True)
 
 
 if __name__ == "__main__":

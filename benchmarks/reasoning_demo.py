@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     if found:
         curves(out, found, Path(args.figure) if args.figure else out / "reasoning.png")
     if args.record and found:
-        append_results("reasoning_demo", machine, [{"stages": found, "quick": args.quick, "seed": args.seed}])
+        append_results("reasoning_demo", machine, [{"stages": found, "quick": args.quick, "seed": args.seed}], record=True)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
     python benchmarks/rl_dpo_demo.py --start runs/quickstart            # 默认：sub2，SFT 200 步（45% 坏示范），RL 80 步，DPO 60 步
     python benchmarks/rl_dpo_demo.py --start runs/quickstart --skip-sft --sft-out runs/posttrain/sft   # 复用已有的 SFT
     python benchmarks/rl_dpo_demo.py --skip-sft --dpo-sweep   # 只做 DPO：第 14 章的表，β 与 --sft-weight 的 5 种组合
+    python benchmarks/rl_dpo_demo.py --start runs/quickstart --record   # 维护者：表追加到 benchmarks/results/（进 git）
 
 三次运行都是 `studygpt sft | rl | dpo`（studygpt/recipes/posttrain.py），各写进 OUT/sft、OUT/rl、OUT/dpo：
 检查点 last/、metrics.jsonl、curves.png、summary.json。最后一张表列出每一步的留出题正确率、20 个固定聊天问题、
 留出偏好准确率，以及墙钟时间 (wall) 与本进程的 CPU 时间——机器被别的程序占着时墙钟会长得多，CPU 时间更可比。
-结果追加到 benchmarks/results/rl_dpo_demo.jsonl。这是脚本，不是测试。
+结果追加到 runs/benchmarks/rl_dpo_demo.jsonl（runs/ 不进 git）；加 --record 才追加到 benchmarks/results/rl_dpo_demo.jsonl。
+这是脚本，不是测试。
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--dpo-sweep", action="store_true",
                         help="DPO 换 5 种 (β, sft_weight)：纯 DPO、大 β、加 SFT 项、只有 SFT 项的对照（第 14 章的表）")
     parser.add_argument("--threads", type=int, default=1, help="torch 线程数（与别的程序抢 CPU 时 1 最快）")
+    parser.add_argument("--record", action="store_true", help="结果追加到 benchmarks/results/rl_dpo_demo.jsonl（进 git）")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     machine = print_machine("后训练演示 (post-training demo): SFT → RL / DPO")
@@ -57,7 +60,7 @@ def main() -> None:
     header = ("", "留出题答对", "20 个聊天问题", "留出偏好准确率", "秒 wall / CPU")
     for row in [header] + rows:
         print(" | ".join(f"{cell:<14}" for cell in row))
-    append_results("rl_dpo_demo", machine, [{"task": args.task, "rl": rl, "dpo": dpo}])
+    append_results("rl_dpo_demo", machine, [{"task": args.task, "rl": rl, "dpo": dpo}], record=args.record)
 
 
 SWEEP = [(0.1, 0.0), (0.5, 0.0), (0.1, 0.5), (0.1, 1.0), (0.001, 1.0)]  # (β, sft_weight)；最后一行：DPO 项几乎为 0 的对照
@@ -79,7 +82,7 @@ def dpo_sweep(start: Path, out: Path, args, machine: dict) -> None:
     for r in rows:
         print(f"| {r['beta']:g} | {r['sft_weight']:g} | {r['pref_acc']:.1%} | {r['chosen_shift']:+.2f} | "
               f"{r['rejected_shift']:+.2f} | {r['heldout_before']:.1%} → {r['heldout']:.1%} | {r['cpu_s']:.0f} |")
-    append_results("rl_dpo_demo", machine, [{"task": args.task, "dpo_sweep": rows}])
+    append_results("rl_dpo_demo", machine, [{"task": args.task, "dpo_sweep": rows}], record=args.record)
 
 
 if __name__ == "__main__":

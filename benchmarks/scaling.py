@@ -110,7 +110,7 @@ def main() -> None:
                                f"{r['mfu']:.1%}", r["peak_rss_mb"], r["training_mb"]] for r in rows])
     plot(seq_rows, batch_rows)
     append_results("scaling", machine, [{"sweep": "seq_len", "peak_gflops": peak, **r} for r in seq_rows]
-                   + [{"sweep": "batch_size", "peak_gflops": peak, **r} for r in batch_rows])
+                   + [{"sweep": "batch_size", "peak_gflops": peak, **r} for r in batch_rows], record=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python benchmarks/serve_load.py [runs/NAME] [--preset study] [--requests 48] [--max-tokens 32]
                                     [--clients 1 4 16] [--max-batch 16 1]
     python benchmarks/serve_load.py --step-cost [--preset study]   # 只量一步批解码的 CPU 时间：批 1、2、4、8、16
+    python benchmarks/serve_load.py --requests 32 --record          # 维护者：结果追加到 benchmarks/results/（进 git）
 
 不给 RUN 时用随机初始化的模型（--preset 的结构，默认 study；内置语料的词表）。服务器在子进程里用
 `studygpt serve --max-batch N` 启动，和真实使用一样（客户端线程也不会和它抢 Python 的 GIL）。每个客户端发流式请求，
@@ -10,7 +11,8 @@
 
 --max-batch 给几个值就起几次服务器：16 是连续批处理（同时在生成的请求一起解码），1 是一个接一个（先来先服务）。
 每一档都打印相对同一台服务器 1 个客户端时的吞吐倍数（同一次运行里量的，机器忙闲对两者一样）。
-结果打印成表，并追加到 benchmarks/results/serve_load.jsonl（每台服务器、每个并发数一行）。这是脚本，不是测试。
+结果打印成表，并追加到 runs/benchmarks/serve_load.jsonl（每台服务器、每个并发数一行；runs/ 不进 git）；
+加 --record 才追加到 benchmarks/results/serve_load.jsonl。这是脚本，不是测试。
 """
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ import httpx
 import numpy as np
 import torch
 
+# 先导入 _common：它把本检出放到 sys.path 最前面，下面的 studygpt 才是这里的代码
+from _common import results_path, where
+
 from studygpt.corpus.builtin import builtin_corpus
 from studygpt.hardware import describe_machine
 from studygpt.model.checkpoint import read_meta, resolve_checkpoint, save_checkpoint
@@ -37,7 +42,6 @@ from studygpt.model.transformer import DialogueModel, ModelConfig
 from studygpt.recipes.presets import get_preset
 from studygpt.tokenizer.char import Tokenizer
 
-RESULTS = Path(__file__).parent / "results" / "serve_load.jsonl"
 PROMPTS = ["你好", "你是谁？", "今天天气怎么样？", "什么是注意力机制？", "23加58等于多少？"]
 
 
@@ -167,7 +171,10 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, nargs="+", default=[16, 1],
                         help="服务器的 --max-batch，每个值起一台（16 = 连续批处理，1 = 一个接一个）")
     parser.add_argument("--step-cost", action="store_true", help="只量一步批解码的时间（批 1–16），不起服务器")
+    parser.add_argument("--record", action="store_true", help="结果追加到 benchmarks/results/serve_load.jsonl（进 git）")
     args = parser.parse_args()
+    results = results_path("serve_load.jsonl", args.record)
+    results.parent.mkdir(parents=True, exist_ok=True)
 
     if args.step_cost:
         with tempfile.TemporaryDirectory() as tmp:
@@ -175,9 +182,10 @@ def main() -> None:
             print(f"机器 (machine): {describe_machine()}")
             rows = step_cost(run)
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with RESULTS.open("a", encoding="utf-8") as f:
+        with results.open("a", encoding="utf-8") as f:
             f.write(json.dumps({"time": stamp, "run": args.run or f"random-{args.preset}", "machine": describe_machine(),
                                 "step_cost": rows}, ensure_ascii=False) + "\n")
+        print(f"已追加到 (appended to) {where(results, args.record)}")
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,13 +203,12 @@ def main() -> None:
         print(f"{r['max_batch']:>9} {r['clients']:>7} {r['req_per_s']:>7} {r['tokens_per_s']:>9} "
               f"{r['speedup_vs_1_client'] or '-':>9} {r['latency_p50_s']:>11} {r['latency_p95_s']:>11} "
               f"{r['ttft_p50_s']:>11} {r['peak_batch']:>7}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    with RESULTS.open("a", encoding="utf-8") as f:
+    with results.open("a", encoding="utf-8") as f:
         for r in levels:
             record = {"time": stamp, "run": name, "max_tokens": args.max_tokens, "machine": describe_machine(), **r}
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print(f"已追加到 (appended to) {RESULTS}")
+    print(f"已追加到 (appended to) {where(results, args.record)}")
 
 
 if __name__ == "__main__":

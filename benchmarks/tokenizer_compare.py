@@ -1,6 +1,8 @@
 """分词器对比 (tokenizer comparison)：字符级 vs 字节级 BPE（两种词表大小），同样的模型、同样的 CPU 时间。
 
     OMP_NUM_THREADS=1 python benchmarks/tokenizer_compare.py [--cpu-minutes 3] [--preset tiny] [--bpe-sizes 4000 16000]
+    python benchmarks/tokenizer_compare.py --quick     # 冒烟：内置语料、BPE 300、每种约 1 秒 CPU（检查脚本本身，数字无意义）
+    OMP_NUM_THREADS=1 python benchmarks/tokenizer_compare.py --cpu-minutes 3 --jobs 2 --record   # 维护者：更新第 12 章的数字
 
 训练语料 lccc_20k.conv + cdial_train_10k.conv，留出语料 cdial_valid_2k.conv（都在 ../shared/data）。每种分词器：
 1. 在训练语料上训练分词器（字符级：全部出现过的字；BPE：合并到给定词表大小）；
@@ -9,7 +11,8 @@
    再按预算定 max_steps（学习率调度于是正好走完）；别的程序抢 CPU 时，墙钟时间会变长，CPU 时间基本不变；
 4. 在整个留出语料上算每字符比特数 (bits per character, bpc)：每个字符平均要多少比特——与词表无关，可以直接比。
 
-结果打印成表，写进 benchmarks/results/tokenizer_compare.json（第 12 章的表和图 docs/scripts/tokenizer_compare_figure.py 读它）。
+结果打印成表，写进 runs/benchmarks/tokenizer_compare.json（runs/ 不进 git）。加 --record 才写进仓库里的
+benchmarks/results/tokenizer_compare.json：第 12 章的表来自它，第 12 章的图（docs/scripts/bpe_tokens.py 的右图）读它。
 """
 from __future__ import annotations
 
@@ -21,8 +24,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
-from _common import RESULTS, SHARED_DATA, load_average, print_machine, print_table
+from _common import (
+    SHARED_DATA,
+    load_average,
+    print_machine,
+    print_table,
+    results_path,
+    where,
+)
 
+from studygpt.corpus.builtin import builtin_conv_path
 from studygpt.corpus.read import read_dialogues
 from studygpt.recipes.train import RunSpec, build_trainer
 from studygpt.tokenizer.lab import token_stats, train_tokenizer
@@ -40,7 +51,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bpe-sizes", type=int, nargs="+", default=[4000, 16000])
     p.add_argument("--char-vocab", type=int, default=10000, help="字符级词表上限（默认与 studygpt train 相同）")
     p.add_argument("--jobs", type=int, default=1, help="同时测几种分词器（各一个进程、一个线程；预算按各自的 CPU 时间算）")
-    return p.parse_args()
+    p.add_argument("--quick", action="store_true",
+                   help="冒烟：训练用内置语料 studygpt_zh.conv、留出用 persona_zh.conv，BPE 300，每种 0.02 分钟 CPU")
+    p.add_argument("--record", action="store_true", help="结果写进 benchmarks/results/tokenizer_compare.json（进 git）")
+    args = p.parse_args()
+    if args.quick:
+        args.train, args.heldout = [str(builtin_conv_path())], str(builtin_conv_path().with_name("persona_zh.conv"))
+        args.cpu_minutes, args.bpe_sizes = 0.02, [300]
+    return args
 
 
 def cpu_seconds_per_step(spec: RunSpec, train, val, tokenizer) -> float:
@@ -98,19 +116,22 @@ def main() -> None:
     print(f"训练 {len(train):,} 段对话（{sum(len(t) for d in train for t in d):,} 个字符），留出 {len(val):,} 段；"
           f"预设 {args.preset}，每种分词器 {args.cpu_minutes:g} 分钟 CPU 时间，同时测 {args.jobs} 种", flush=True)
     candidates = [("char", args.char_vocab)] + [("bpe", n) for n in args.bpe_sizes]
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        records = list(pool.map(measure, *zip(*candidates), [args] * len(candidates)))
+    if args.jobs == 1:  # 一种接一种：在本进程里测，不必另起进程
+        records = [measure(kind, size, args) for kind, size in candidates]
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            records = list(pool.map(measure, *zip(*candidates), [args] * len(candidates)))
     print_table(["分词器", "词表", "字符/词元", "每句词元 中位/95%", "嵌入占参数", "步数", "词元/CPU秒", "字符/CPU秒", "留出 bpc"],
                 [[r["tokenizer"], f"{r['vocab_size']:,}", f"{r['chars_per_token']:.2f}",
                   f"{r['tokens_median']:.0f} / {r['tokens_p95']:.0f}", f"{r['embedding_share']:.0%}", r["steps"],
                   f"{r['tokens_per_cpu_s']:,.0f}", f"{r['chars_per_cpu_s']:,.0f}", f"{r['heldout_bpc']:.3f}"] for r in records])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "tokenizer_compare.json"
+    path = results_path("tokenizer_compare.json", args.record)
+    path.parent.mkdir(parents=True, exist_ok=True)
     settings = {"preset": args.preset, "cpu_minutes": args.cpu_minutes, "train": args.train, "heldout": args.heldout,
-                "jobs": args.jobs, "load_1min_at_end": load_average()}
+                "jobs": args.jobs, "quick": args.quick, "load_1min_at_end": load_average()}
     path.write_text(json.dumps({**machine, "settings": settings, "results": records}, indent=2, ensure_ascii=False),
                     encoding="utf-8")
-    print(f"结果 (results): {path}")
+    print(f"结果 (results): {where(path, args.record)}")
 
 
 if __name__ == "__main__":

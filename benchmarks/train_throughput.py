@@ -373,7 +373,7 @@ def main() -> None:
               "matmul_weights": n, "flops_per_token": flops_per_token, "data": data_times,
               "peak_gflops": peaks}
     append_results("train_throughput", machine,
-                   [{**common, **r, "profile_ms_per_step": breakdowns.get(r["mode"])} for r in results])
+                   [{**common, **r, "profile_ms_per_step": breakdowns.get(r["mode"])} for r in results], record=True)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,15 @@ matplotlib 只认识"建字体缓存 (font cache) 那一刻"已经装好的字�
 （例如 `apt-get install fonts-wqy-microhei`）时，缓存里没有这个字体，汉字就画成方框。
 这里的做法：把系统里缓存之外的字体文件逐个 `fontManager.addfont(path)` 补登记，
 再把找到的中文字体放到 `font.sans-serif` 的最前面。只改当前进程的设置，不动缓存文件。
+一个中文字体都没有时，图照样画（汉字是方框）：matplotlib 会为每个画不出的字警告一次（英文的 "Glyph … missing"），
+这里把这些警告关掉，改为在本进程里只打印一次中文的安装提示 INSTALL_HINT。
 """
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import warnings
 from pathlib import Path
 
 # 常见的中文字体名（按优先顺序）：Linux 的文泉驿、Noto/思源，macOS 与 Windows 自带的黑体
@@ -41,9 +46,9 @@ def _register_new_font_files() -> None:
 
 
 def setup_cjk_font(names: list[str] | None = None) -> str | None:
-    """让 matplotlib 用中文字体。返回用上的字体名；一个都没有时返回 None（调用者打印 INSTALL_HINT）。
+    """让 matplotlib 用中文字体。返回用上的字体名；一个都没有时返回 None，并关掉逐字的警告（quiet_missing_glyphs）。
 
-    names：按优先顺序的候选字体名，默认 CJK_FONT_NAMES。
+    names：按优先顺序的候选字体名，默认 CJK_FONT_NAMES。每个画图的地方在画之前调用它。
     """
     from matplotlib import font_manager, rcParams
     names = CJK_FONT_NAMES if names is None else names
@@ -53,11 +58,29 @@ def setup_cjk_font(names: list[str] | None = None) -> str | None:
         available = {f.name for f in font_manager.fontManager.ttflist}
     found = [n for n in names if n in available]
     if not found:
+        quiet_missing_glyphs()
         return None
     rcParams["font.family"] = "sans-serif"
     rcParams["font.sans-serif"] = found + [f for f in rcParams["font.sans-serif"] if f not in found]
     rcParams["axes.unicode_minus"] = False  # 中文字体里常常没有数学负号 U+2212，用普通减号
     return found[0]
+
+
+class _NoFindfont(logging.Filter):
+    """丢掉 matplotlib.font_manager 的 "findfont: Font family … not found" 日志（找不到字体的另一种说法）。"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("findfont")
+
+
+def quiet_missing_glyphs() -> None:
+    """没有中文字体时：不再为每个画不出的字警告 ("Glyph … missing from font(s)")，也不记 findfont 日志；
+    本进程第一次调用时在标准错误 (stderr) 打印一行 INSTALL_HINT——一行能照着做的中文提示，代替几十行英文警告。"""
+    warnings.filterwarnings("ignore", message=r"Glyph .* missing from", category=UserWarning)  # 重复调用不会重复添加
+    logger = logging.getLogger("matplotlib.font_manager")
+    if not any(isinstance(f, _NoFindfont) for f in logger.filters):  # 过滤器还没装上：本进程第一次
+        logger.addFilter(_NoFindfont())
+        print(INSTALL_HINT, file=sys.stderr)
 
 
 def plot_loss_curves(history: list[dict], path: str | Path) -> Path | None:

@@ -142,10 +142,10 @@ def test_command_runs(command, workdir, monkeypatch, capsys):
 
 
 def test_course_scripts_write_pictures_outside_git_unless_asked(tmp_path, monkeypatch, capsys):
-    """课程脚本默认把图写进 runs/course/（.gitignore 里有 runs/），--update-docs 才写课程配图；没有中文字体时打印安装提示。"""
+    """课程脚本默认把图写进 runs/course/（.gitignore 里有 runs/），--update-docs 才写课程配图。
+    （没有中文字体时的那一行提示：tests/test_course_scripts_clean.py。）"""
     from matplotlib.figure import Figure
 
-    from studygpt.plotting import INSTALL_HINT
     scripts = ROOT / "docs" / "scripts"
     monkeypatch.syspath_prepend(str(scripts))
     import course_figures
@@ -156,10 +156,9 @@ def test_course_scripts_write_pictures_outside_git_unless_asked(tmp_path, monkey
     assert (tmp_path / "runs" / "course" / "a.png").is_file() and not (tmp_path / "docs").exists()
     assert course_figures.save_figure(fig, "a.png", argv=["--update-docs"]) == Path("docs/zh/img/a.png")
     assert "runs/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
-    monkeypatch.setattr(course_figures, "setup_cjk_font", lambda: None)
     capsys.readouterr()
     course_figures.save_figure(fig, "b.png", argv=[])
-    assert capsys.readouterr().out.splitlines() == ["图 (figure): runs/course/b.png", INSTALL_HINT]
+    assert capsys.readouterr().out.splitlines() == ["图 (figure): runs/course/b.png"]
     for script in scripts.glob("*.py"):  # 只有 course_figures 存图：别的脚本都经过它，不会直接写进仓库
         if script.name != "course_figures.py":
             source = script.read_text(encoding="utf-8")

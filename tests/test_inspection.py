@@ -70,7 +70,8 @@ def test_attention_weights_are_causal_rows_and_leave_the_model_as_it_was(tokeniz
 
 def test_attention_maps_write_one_png_per_layer_even_without_a_cjk_font(tokenizer, tmp_path, monkeypatch):
     model = tiny_model(tokenizer.vocab_size).eval()
-    monkeypatch.setattr("studygpt.inspection.attention.setup_cjk_font", lambda: None)
+    # 真的走"没有中文字体"那条路（逐字的警告被关掉）
+    monkeypatch.setattr("studygpt.inspection.attention.setup_cjk_font", lambda: plotting.setup_cjk_font(["No Such Font"]))
     paths, font = attention_maps(model, tokenizer, "你好", tmp_path, reply_tokens=2)
     assert font is None and [p.name for p in paths] == ["attention_layer0.png", "attention_layer1.png"]
     assert all(p.stat().st_size > 1000 for p in paths)

@@ -1,5 +1,7 @@
 """验证曲线、best/、过拟合警报与早停、训练前的预测：每个都在几秒内的极小训练上检查。"""
+import itertools
 import json
+import re
 import subprocess
 import sys
 import time
@@ -129,6 +131,47 @@ def test_forecast_matches_what_the_run_does(tokenizer, tmp_path):
     parts = set(f.memory)
     assert {"权重 (weights)", "梯度 (grads)", "AdamW 状态", "激活 (activations)"} <= parts
     assert f.memory["AdamW 状态"] == 2 * f.memory["权重 (weights)"]
+
+
+class Endless:
+    """没有长度的数据（像强化学习每步现抽的回答 RolloutBatches）：一遍遍给同样的几个批次，没有 epoch。"""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return itertools.cycle(self.batches)
+
+
+class Counted(Endless):
+    """知道一个 epoch 有几批、不知道多少词元的数据（像 DPO 的偏好对 PairBatches）。"""
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
+def test_forecast_says_only_what_it_knows_about_data_without_a_length(tokenizer, tmp_path):
+    """没有长度的数据：预测与测完速度后的估计只说步数、每步秒数、总时间，一个 epoch 的数字也不说（也就不会自相矛盾）。"""
+    packed = list(make_trainer(tokenizer, tmp_path / "packed").train_loader)
+    for budget, expected in [({"max_steps": 8}, "预算 8 步"), ({"max_minutes": 0.01}, "能走几步要等测完前几步的速度")]:
+        lines = []
+        TransformerTrainer(tiny_model(tokenizer.vocab_size), Endless(packed), "cpu",
+                           {"use_amp": False, "log_every": 1, "save_every": 0, **budget}, tokenizer=tokenizer,
+                           out_dir=tmp_path / "endless", progress=False, log=lines.append).train()
+        said = [line for line in lines if "预测 (forecast)" in line or "每步约" in line]
+        assert expected in said[0] and not any("epoch" in line for line in said), said
+        if "max_steps" in budget:  # 8 步一定走得到测完速度（第一步之后再计 5 步）
+            assert re.search(r"^  每步约 [0-9.]+ 秒，全部约 [0-9.]+ (秒|分钟)$", said[1]), said
+    lines = []
+    TransformerTrainer(tiny_model(tokenizer.vocab_size), Counted(packed), "cpu",
+                       {"use_amp": False, "max_steps": 1, "save_every": 0}, tokenizer=tokenizer,
+                       out_dir=tmp_path / "counted", progress=False, log=lines.append).train()
+    forecast_line = next(line for line in lines if "预测 (forecast)" in line)
+    assert f"每个 epoch {len(packed)} 个优化步 · 预算 1 步 ≈ {1 / len(packed):.3g} 个 epoch" in forecast_line
+    assert "未知" not in forecast_line
 
 
 def test_forecast_that_does_not_fit_is_a_clear_error(tokenizer, tmp_path, monkeypatch):

@@ -2,28 +2,19 @@
 
 - 默认写进 runs/course/（runs/ 在 .gitignore 里）：在仓库里跑课程脚本，`git status` 仍然是干净的；
 - 加 `--update-docs` 才覆盖课程里的配图 docs/zh/img/（维护者更新课程时用；提交前看一眼图）；
-- 找不到中文字体时，图照样画（汉字是方框），最后打印与 `studygpt inspect attention` 相同的一行安装提示，
-  而不是每个画不出的字各警告一次。
+- 画图之前调用 use_cjk_font（就是 studygpt.plotting.setup_cjk_font）：找不到中文字体时，图照样画（汉字是方框），
+  打印一次与 `studygpt inspect attention` 相同的一行安装提示，而不是每个画不出的字各警告一次。
 """
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
-from studygpt.plotting import INSTALL_HINT, setup_cjk_font
+from studygpt.plotting import setup_cjk_font as use_cjk_font  # noqa: F401  课程脚本从这里导入
 
 LOCAL_DIR = Path("runs/course")   # 默认：不进 git
 DOCS_DIR = Path("docs/zh/img")    # --update-docs：课程配图
 UPDATE_FLAG = "--update-docs"
-
-
-def use_cjk_font() -> str | None:
-    """画图之前调用：用上中文字体并返回它的名字；没有时返回 None，并不再逐字警告 (Glyph missing)。"""
-    font = setup_cjk_font()
-    if font is None:
-        warnings.filterwarnings("ignore", message="Glyph .* missing")
-    return font
 
 
 def figure_dir(argv: list[str] | None = None) -> Path:
@@ -33,12 +24,10 @@ def figure_dir(argv: list[str] | None = None) -> Path:
 
 
 def save_figure(fig, name: str, note: str = "", argv: list[str] | None = None) -> Path:
-    """存图并打印 `图 (figure): 路径`；没有中文字体时再打印一行安装提示。返回图的路径。"""
+    """存图并打印 `图 (figure): 路径`。返回图的路径。"""
     out = figure_dir(argv)
     out.mkdir(parents=True, exist_ok=True)
     path = out / name
     fig.savefig(path, dpi=100)
     print(f"图 (figure): {path}{note}")
-    if setup_cjk_font() is None:
-        print(INSTALL_HINT)
     return path

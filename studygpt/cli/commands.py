@@ -284,12 +284,9 @@ def cmd_next(args, overrides: dict) -> int:
 def cmd_attention(args, overrides: dict) -> int:
     from studygpt.generation.inference import load_for_inference
     from studygpt.inspection.attention import attention_maps
-    from studygpt.plotting import INSTALL_HINT
     model, tokenizer = load_for_inference(args.run, "cpu")
     out = args.out or Path(args.run) / "attention"
-    paths, font = attention_maps(model, tokenizer, args.text, out, args.reply_tokens)
-    if font is None:
-        print(INSTALL_HINT)
+    paths, _ = attention_maps(model, tokenizer, args.text, out, args.reply_tokens)  # 没有中文字体时已提示过一次
     for path in paths:
         print(f"已保存 (saved): {path}")
     return 0

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -95,7 +94,7 @@ def attention_maps(model: DialogueModel, tokenizer: Tokenizer, prompt: str, out_
     """把用户输入 prompt 渲染成提示（可再贪心续写 reply_tokens 个回答词元），画每层的注意力热力图。
 
     出: (PNG 路径列表 out_dir/attention_layer{i}.png, 用上的中文字体名；None 表示没找到中文字体，
-        图照样写出，只是汉字会画成方框，调用者应打印 plotting.INSTALL_HINT)。
+        图照样写出，只是汉字会画成方框；setup_cjk_font 已经打印过一行安装提示)。
     """
     if not 0 <= reply_tokens <= model.config.max_len // 2:
         raise StudyGPTError(f"--reply-tokens={reply_tokens} 必须在 0..{model.config.max_len // 2} 之间（模型的 max_len 的一半）。")
@@ -107,12 +106,9 @@ def attention_maps(model: DialogueModel, tokenizer: Tokenizer, prompt: str, out_
     font = setup_cjk_font()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        if font is None:  # 调用者会打印一行安装提示，不必为每个画不出的字各警告一次
-            warnings.filterwarnings("ignore", message="Glyph .* missing")
-        paths = [plot_heads(w, labels, f"第 {i} 层注意力 (layer {i} attention)：{''.join(labels)}",
-                            out_dir / f"attention_layer{i}.png")
-                 for i, w in enumerate(attention_weights(model, ids))]
+    paths = [plot_heads(w, labels, f"第 {i} 层注意力 (layer {i} attention)：{''.join(labels)}",
+                        out_dir / f"attention_layer{i}.png")
+             for i, w in enumerate(attention_weights(model, ids))]
     return paths, font
 
 

@@ -92,17 +92,22 @@ class Forecast:
         return sum(self.memory.values())
 
     def lines(self) -> list[str]:
-        per_epoch = (f"每个 epoch {self.tokens_per_epoch:,} 个词元、{self.steps_per_epoch:,} 个优化步"
-                     if self.tokens_per_epoch is not None and self.steps_per_epoch else "每个 epoch 的大小未知（数据没有长度）")
+        """两行：参数、epoch 的大小与预算；内存估计。只说知道的：数据没有长度（如强化学习每步现抽的回答）时
+        没有 epoch，也就不提 epoch；知道步数、不知道词元数（如 DPO 的偏好对）时只说步数。"""
+        known = [f"参数 {self.params:,}"]
+        if self.steps_per_epoch:
+            tokens = f"{self.tokens_per_epoch:,} 个词元、" if self.tokens_per_epoch is not None else ""
+            known.append(f"每个 epoch {tokens}{self.steps_per_epoch:,} 个优化步")
         if self.epochs is not None:
-            budget = f"预算 {self.total_steps:,} 步 ≈ {self.epochs:.3g} 个 epoch"
-        elif self.total_steps:  # 数据没有长度（如强化学习每步现抽的回答）：只有步数预算
-            budget = f"预算 {self.total_steps:,} 步"
+            known.append(f"预算 {self.total_steps:,} 步 ≈ {self.epochs:.3g} 个 epoch")
+        elif self.total_steps:
+            known.append(f"预算 {self.total_steps:,} 步")
         else:
-            budget = f"预算 {self.max_minutes:g} 分钟：能走几个 epoch 要等测完前几步的速度"
+            later = "能走几个 epoch" if self.steps_per_epoch else "能走几步"
+            known.append(f"预算 {self.max_minutes:g} 分钟：{later}要等测完前几步的速度")
         parts = " + ".join(f"{name} {size / MB:,.0f} MB" for name, size in self.memory.items())
         limit = f"，{self.limit_name} {self.limit / GB:.1f} GB" if self.limit else ""
-        return [f"预测 (forecast): 参数 {self.params:,} · {per_epoch} · {budget}",
+        return [f"预测 (forecast): {' · '.join(known)}",
                 f"  内存估计 (memory, {self.device}): {parts} = {self.memory_total / GB:.2f} GB{limit}"]
 
     def check_fits(self, batch_size: int, grad_accum_steps: int) -> None:

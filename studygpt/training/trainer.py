@@ -328,9 +328,10 @@ class TransformerTrainer:
         is_best, warning = self.guard.observe(self.step, self.epoch, val["loss"], train_loss)
         self.metrics.write({"step": self.step, "epoch": self.epoch, "val_loss": val["loss"],
                             "val_perplexity": val["perplexity"], "val_bpc": val["bpc"], "train_loss": train_loss})
-        epoch_pos = self.epoch + self.batch_in_epoch / len(self.train_loader) if self.steps_per_epoch else self.epoch
+        # 数据没有长度时没有 epoch 可说（只有步数）
+        where = f" · epoch {self.epoch + self.batch_in_epoch / len(self.train_loader):.2f}" if self.steps_per_epoch else ""
         train_text = f" · 训练 {train_loss:.3f}" if train_loss is not None else ""
-        self.log(f"  验证 (val) 第 {self.step} 步 · epoch {epoch_pos:.2f} · loss {val['loss']:.3f} · "
+        self.log(f"  验证 (val) 第 {self.step} 步{where} · loss {val['loss']:.3f} · "
                  f"bpc {val['bpc']:.3f}{train_text}{' ★ best' if is_best else ''}")
         if warning:
             self.log("  " + warning)
