@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from studygpt.generation.calculator import CalculatorError, calculate, format_number
 from studygpt.generation.generate import GenerationSettings, generate_tokens
 from studygpt.tokenizer.chat_format import (
+    SEGMENT_AFTER,
     Reply,
     Turn,
     fit_prompt,
@@ -23,13 +24,7 @@ from studygpt.tokenizer.chat_format import (
     prompt_budget,
     reply_prefix,
 )
-from studygpt.tokenizer.specials import (
-    EXTRA_TOKENS,
-    THINK,
-    THINK_END,
-    TOOL_CALL,
-    TOOL_CALL_END,
-)
+from studygpt.tokenizer.specials import EXTRA_TOKENS
 
 MAX_CALL_CHARS = 1000  # 一次调用的 JSON 最长多少个字符
 
@@ -115,20 +110,16 @@ def thinks_or_calls(tokenizer) -> bool:
 
 # ===== 边生成边拆 (streaming) =====
 PARTS = ("reasoning", "tool_call", "tool_result", "content")  # Reply 的四个部分：片段就按这些名字交出
-OPENS = {THINK: "reasoning", TOOL_CALL: "tool_call"}          # 这个词元之后的文字归哪一部分
-CLOSES = {THINK_END, TOOL_CALL_END}                           # 这个词元之后回到正文
 
 
 def stream_until_end(model, prompt: list[int], settings: GenerationSettings, tokenizer) -> Iterator[tuple[str, str]]:
     """生成一段（到 <|end|> 为止），每个词元交出 (部分, 文字)。归类规则与 parse_reply 相同，只是不等整段写完：
-    <think> 之后是 reasoning，<tool_call> 之后是 tool_call，</think>、</tool_call> 之后回到 content。"""
+    哪个控制词元之后归哪一部分，查 chat_format.SEGMENT_AFTER。"""
     part = "content"
     for step in generate_tokens(model, prompt, settings.max_length, settings.sampling, tokenizer, settings.seed):
         name = tokenizer.id_to_token[step.token_id]
-        if name in OPENS:
-            part = OPENS[name]
-        elif name in CLOSES:
-            part = "content"
+        if name in SEGMENT_AFTER:  # parse_reply 与服务器用的同一张表
+            part = SEGMENT_AFTER[name]
         elif step.visible and step.text:  # 其他特殊词元不显示；BPE 的半个汉字 (text 为空) 等下一个词元补全
             yield part, step.text
 
