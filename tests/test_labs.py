@@ -1,6 +1,6 @@
 """break-it 实验 (studygpt/labs/)：拆掉的部件真的拆掉了，判分看的是数，快的实验在 3 个种子上都朝预期的方向走。
 
-整份文件在 2 核 CPU 上约一分钟；完整步数的检查（加法考试）带 slow 标记：`pytest -m slow tests/test_labs.py`。
+整份文件在 2 核 CPU 上不到一分钟（实测 41 秒）；完整步数的检查（加法考试）带 slow 标记：`pytest -m slow tests/test_labs.py`。
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ CONFIG = ModelConfig(vocab_size=50, d_model=32, n_head=4, n_layers=2, max_len=32
 SEEDS = [0, 1, 2]
 
 
-def built(make_model) -> DialogueModel:
+def built(make_model, config: ModelConfig = CONFIG) -> DialogueModel:
     torch.manual_seed(0)
-    return make_model(CONFIG).eval()
+    return make_model(config).eval()
 
 
 def arm(**numbers) -> Arm:
@@ -82,15 +82,19 @@ def test_no_mask_model_ignores_the_causal_half_of_a_packed_mask_but_keeps_docume
     assert (a[0, 5:] - b[0, 5:]).abs().max() < 1e-5      # 另一段对话仍然看不见它
 
 
-def test_no_rope_model_cannot_tell_the_order_of_what_came_before():
-    """没有位置信息、只有因果掩码：最后一个位置的输出与前面词元的顺序无关（只与"有哪些"有关）。"""
+def test_without_rope_one_layer_cannot_tell_the_order_but_two_layers_can():
+    """没有位置信息：一层时，最后一个位置的输出与前面词元的顺序无关（只与"有哪些"有关）；
+    两层时顺序又漏了进来——第一层里每个位置看到的前文不一样多，因果掩码透露了"前面有几个字"。"""
     ids = torch.randint(0, 50, (1, 9))
     shuffled = torch.cat([ids[:, :-1].flip(1), ids[:, -1:]], dim=1)
-    for make_model, same in ((broken.NoRopeModel, True), (lambda c: DialogueModel(config=c), False)):
-        model = built(make_model)
+    one_layer = dataclasses.replace(CONFIG, n_layers=1)
+    baseline = lambda c: DialogueModel(config=c)  # noqa: E731
+    for make_model, config, same in ((broken.NoRopeModel, one_layer, True), (baseline, one_layer, False),
+                                     (broken.NoRopeModel, CONFIG, False)):
+        model = built(make_model, config)
         with torch.no_grad():
             diff = (model(ids)[0, -1] - model(shuffled)[0, -1]).abs().max()
-        assert (diff < 1e-4) == same
+        assert bool(diff < 1e-4) == same, (make_model, config.n_layers)
 
 
 def test_broken_models_start_from_the_baselines_weights():
@@ -162,15 +166,11 @@ def test_the_prediction_comes_from_the_flag_the_terminal_or_nowhere(monkeypatch)
 
 
 # ===== 4. 快的实验在 3 个种子上都朝预期的方向走 =====
-FAST_STEPS = 40
+FAST_STEPS = 30
 FAST_EVAL = {"eval_points": 1, "eval_batches": 4}  # 只在最后验证一次：几十步的训练里验证占大头
-# 几十步就看得出来的方向（损失，不考试）：实验组的 (训练损失, 验证损失) 与对照组比
-FAST_DIRECTIONS = {
-    "no-mask": lambda b, v: v[0] < b[0],          # 抄后面的字：训练损失更低
-    "no-residual": lambda b, v: v[0] > b[0],      # 学得更慢
-    "lr-x10": lambda b, v: v[0] > b[0],           # 步子太大：训练乱掉
-    "no-attention": lambda b, v: v[1] > b[1],     # 回答看不见问题
-}
+# 30 步就分得清的实验，看验证损失（不考试）。no-mask、no-attention 要更多步才分得开：它们在下面的 slow 测试
+# 与 docs/zh/labs.md 的表里（600 步、3 个种子）。
+FAST_LABS = ["no-residual", "lr-x10"]
 
 
 def fast_losses(variant, data, seed: int, out: Path) -> tuple[float, float]:
@@ -190,25 +190,28 @@ def fast_runs(tmp_path_factory) -> dict:
     runs = {}
     for seed in SEEDS:
         data = quickstart_data(seed)
-        for name in [None, *FAST_DIRECTIONS]:
+        for name in [None, *FAST_LABS]:
             variant = LABS[name].variant if name else None
             runs[name or "baseline", seed] = fast_losses(variant, data, seed, root / f"{name}-{seed}")
     return runs
 
 
-@pytest.mark.parametrize("name", list(FAST_DIRECTIONS))
+@pytest.mark.parametrize("name", FAST_LABS)
 def test_fast_lab_goes_the_expected_way_on_three_seeds(name, fast_runs):
+    """没有残差、学习率 ×10：30 步之后，3 个种子上验证损失都比对照组高（600 步时的期望选项也是"更差"）。"""
     results = [(fast_runs["baseline", s], fast_runs[name, s]) for s in SEEDS]
-    assert all(FAST_DIRECTIONS[name](b, v) for b, v in results), results
+    assert all(v[1] > b[1] for b, v in results), results
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
-def test_no_mask_lab_at_full_steps_holds_the_expected_choice(seed, tmp_path):
-    """完整的 no-mask 实验（默认步数、考试）：课程期望的 B 成立——训练损失不到一半，留出加法 < 10%，对照组 ≥ 90%。"""
+def test_no_mask_and_no_attention_at_full_steps_hold_the_expected_choice(seed, tmp_path):
+    """默认步数、带考试（每个种子约 5 分钟）：对照组留出加法 ≥ 90%；no-mask 训练损失不到一半、加法 < 10%；
+    no-attention 两场考试都 < 10%。"""
     data = quickstart_data(seed)
     baseline = train_arm(None, data, seed, LAB_STEPS, tmp_path / "baseline")
-    variant = train_arm(LABS["no-mask"].variant, data, seed, LAB_STEPS, tmp_path / "variant")
-    lab = LABS["no-mask"]
-    assert dict(lab.lettered())[lab.expected].holds(baseline, variant)
-    assert baseline.sums >= 0.9 and variant.sums < 0.1
+    assert baseline.sums >= 0.9
+    for name in ("no-mask", "no-attention"):
+        lab = LABS[name]
+        variant = train_arm(lab.variant, data, seed, LAB_STEPS, tmp_path / name)
+        assert dict(lab.lettered())[lab.expected].holds(baseline, variant), name

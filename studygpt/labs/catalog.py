@@ -49,6 +49,12 @@ def val_choices(better: str, worse: str, same: str, margin: float = 0.05) -> tup
             Choice(same, f"|实验组验证损失 − 对照组| ≤ {margin}", lambda b, v: abs(v.val_loss - b.val_loss) <= margin))
 
 
+def better_or_not(better: str, not_better: str, margin: float = 0.05) -> tuple[Choice, Choice]:
+    """"会不会更好"的两个选项：验证损失低 margin 以上 / 不低于对照组 − margin（差不多或更高）。"""
+    return (Choice(better, f"实验组验证损失 < 对照组 − {margin}", lambda b, v: v.val_loss < b.val_loss - margin),
+            Choice(not_better, f"实验组验证损失 ≥ 对照组 − {margin}", lambda b, v: v.val_loss >= b.val_loss - margin))
+
+
 def similar(b: Arm, v: Arm) -> bool:
     """"差不多"：验证损失相差不到 0.05，两场考试的正确率都相差不到 5 个百分点。"""
     return abs(v.val_loss - b.val_loss) < 0.05 and abs(v.sums - b.sums) < 0.05 and abs(v.chat - b.chat) < 0.05
@@ -123,14 +129,13 @@ LABS_LIST = [
     Lab("user-loss", "损失也算用户的话 (loss on user tokens)", "03_chat_format.md",
         "训练的标签不再只有助手的回答：用户说的话也要学着预测。验证损失仍然只算助手的回答。",
         Variant(objective=broken.EveryTokenLoss()),
-        "同样的步数，只看助手的回答（验证损失），和对照组比：",
-        val_choices("更好：要学的词元多了，信号更多（验证损失低 0.05 以上）",
-                    "更差：助手的回答学得更差（验证损失高 0.05 以上）",
-                    "差不多（相差不到 0.05）"),
+        "验证损失只算助手的回答。用户的话也拿来学，同样的步数，助手的回答会学得更好吗？",
+        better_or_not("会更好：要学的词元多了，信号更多（验证损失低 0.05 以上）",
+                      "不会更好：差不多，或者更差"),
         "B",
-        ("用户的问题大多猜不到（\"23加58\"里的两个数是随机的），这部分损失很大，每一步的梯度有一大块被它们占去。",
-         "同样的步数里，花在助手回答上的力气少了，所以只算助手回答的验证损失更高。",
-         "损失掩码让模型只学要它说的话；第 3 章的 render_conversation 给出的 labels 就是这张掩码。")),
+        ("用户的问题大多猜不到（\"23加58\"里的两个数是随机的）：这部分损失又大又降不下去，却占去了每一步梯度的一块。",
+         "量出来（docs/zh/labs.md）：助手回答的验证损失有的种子差不多、有的更高，没有一个种子更好。",
+         "损失掩码让模型只学要它说的话，不为猜不到的东西花力气；第 3 章 render_conversation 给出的 labels 就是这张掩码。")),
     Lab("lr-x10", "学习率 ×10、不预热 (LR ×10, no warm-up)", "07_training.md",
         f"学习率从 {QUICKSTART_LR:g} 提到 {10 * QUICKSTART_LR:g}，第一步就用满（warmup_steps=0）；梯度裁剪还在。",
         Variant(train={"lr": 10 * QUICKSTART_LR, "warmup_steps": 0}),
@@ -144,6 +149,19 @@ LABS_LIST = [
         ("AdamW 每一步把每个参数挪动大约一个学习率那么远：0.03 的步子，对 0.02 左右的初始权重来说太大了。",
          "第一步就用满，一开始的梯度方向又乱，模型被推到一个很难爬出来的地方，损失停在高处，回答成了重复的字。",
          "预热 (warm-up) 让学习率从 0 慢慢升上来：先用小步子找到方向，再迈大步。快速上手的 0.003 已经接近能用的上限。")),
+    Lab("lr-div10", "学习率 ÷10 (LR ÷ 10)", "07_training.md",
+        f"学习率从 {QUICKSTART_LR:g} 降到 {QUICKSTART_LR / 10:g}；预热、裁剪、步数都不变。",
+        Variant(train={"lr": QUICKSTART_LR / 10}),
+        "步子小了 10 倍，同样的步数，和对照组比：",
+        (better("更好：步子小，走得稳"),
+         Choice("学得慢得多：验证损失高出 0.2 以上，留出的加法比对照组低 50 个百分点以上",
+                "实验组验证损失 > 对照组 + 0.2，且实验组加法 < 对照组 − 50 个百分点",
+                lambda b, v: v.val_loss > b.val_loss + 0.2 and v.sums < b.sums - 0.50),
+         Choice("差不多：AdamW 会自己调好步长", SIMILAR_RULE, similar)),
+        "B",
+        ("AdamW 的每一步大约把每个参数挪动一个学习率那么远：步子小 10 倍，同样的步数走过的路就短得多。",
+         "预算用完时损失还在往下走：20 个固定聊天问题几乎一个也答不对，加法更没成形。",
+         "学习率有一个合适的范围：太大（lr-x10）训练乱掉，太小在预算里学不完；先量一量再定。")),
     Lab("no-clip", "不裁剪梯度 (no gradient clipping)", "07_training.md",
         f"max_grad_norm 从 1 改成 1e9（永远不会触发）。快速上手的学习率 {QUICKSTART_LR:g} 对 AdamW 来说已经很高"
         f"（常见的是 1e-4 到 1e-3；再大 10 倍就训练不动，见 lr-x10）。",
@@ -159,14 +177,12 @@ LABS_LIST = [
     Lab("untied", "输出层不共享词嵌入 (untied embeddings)", "04_embeddings_rope.md",
         "输出层换成一个单独的 (V, C) 矩阵，不再与输入的词嵌入共享：参数多了约 19 万个（多三成）。",
         Variant(make_model=broken.UntiedModel),
-        "参数多了三成，和对照组比：",
-        val_choices("更好：参数多了，验证损失低 0.05 以上",
-                    "更差：两张表各学各的，验证损失高 0.05 以上",
-                    "差不多：相差不到 0.05"),
-        "C",
-        ("共享时，一个字在输入端和输出端用同一个向量；解绑后输出层多了 19 万个参数，可以学成和输入不一样的东西。",
-         "量出来验证损失差不多：在这点语料上，多出来的三成参数没有换来更好的预测。",
-         "所以小模型常常共享：省下三成参数，几乎不丢什么；大模型里词表矩阵只占一小部分，有的就不共享（如 Llama 2）。")),
+        "参数多了三成，验证损失会更低吗？",
+        better_or_not("会：参数多了，验证损失低 0.05 以上", "不会：差不多，或者更高"),
+        "B",
+        ("共享时，一个字在输入端和输出端用同一个向量：每次读到它、每次预测它，训练的都是这同一行。",
+         "解绑后多了 19 万个参数，两张表各学各的；量出来验证损失差不多或略高，没有一个种子更低。",
+         "所以小模型常常共享：省下三成参数，什么也不丢；大模型里词表矩阵只占一小部分，有的就不共享（如 Llama 2）。")),
     Lab("one-layer", "只要一层 (one layer instead of two)", "06_transformer_block.md",
         "n_layers 从 2 改成 1：少一个 Block（参数少约三成）。",
         Variant(model={"n_layers": 1}),
