@@ -140,3 +140,40 @@ def plot_metric_panels(history: list[dict], path: str | Path, panels: list[tuple
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_runs(runs: dict[str, list[dict]], path: str | Path, title: str = "") -> Path | None:
+    """几次训练的损失曲线画在同一张图上（break-it 实验：对照组与实验组）。runs: {图例名: metrics.jsonl 的记录}。
+
+    每次训练一种颜色：训练损失是细线，验证损失是同色的圆点。没有中文字体时图例与标题里的汉字会是方框，
+    所以这时只留括号里的英文（图例名写成 "对照组 (baseline)" 这样）。一条训练损失都没有时不画，返回 None。
+    """
+    if not any("loss" in h for history in runs.values() for h in history):
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    has_font = setup_cjk_font() is not None
+
+    def text(label: str) -> str:
+        return label if has_font or "(" not in label else label[label.index("(") + 1:label.rindex(")")]
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for (label, history), color in zip(runs.items(), ["tab:blue", "tab:red", "tab:green", "tab:purple"]):
+        train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+        val = [(h["step"], h["val_loss"]) for h in history if "val_loss" in h]
+        if train:
+            ax.plot(*zip(*train), lw=1.0, color=color, label=f"{text(label)} train")
+        if val:
+            ax.plot(*zip(*val), "o", ms=3, color=color, label=f"{text(label)} val")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax.set_title(text(title) if title else "", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

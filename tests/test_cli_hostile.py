@@ -83,7 +83,7 @@ KINDS = {
     ("finetune", "run"): "run", ("finetune", "data"): "in_file", ("finetune", "out"): "out_dir",
     ("finetune", "example"): "name", ("finetune", "seed"): "seed", ("finetune", "lora_dropout"): "fraction",
     ("inspect attention", "out"): "out_dir", ("inspect attention", "reply_tokens"): "count0",
-    ("course", "exercises"): "in_dir",
+    ("course", "exercises"): "in_dir", ("lab", "name"): "name",
     ("rl", "kl"): "nonneg", ("dpo", "sft_weight"): "nonneg", ("sft", "sloppy"): "fraction", ("dpo", "pairs"): "in_file",
 }
 COMMON_KINDS = {"run": "run", "text": None, "texts": None, "vocab": "tokenizer", "device": "name", "seed": "seed",
@@ -206,6 +206,7 @@ def base_args(command: str, p: Places, work: Path) -> list[tuple[str, object]]:
         "tokenizer train": [("--data", [data]), ("--type", "char"), ("--out", out)],
         "finetune": [("run", run), ("--data", [data]), ("--out", out), *steps, ("--no-progress", None)],
         "course": [("--chapter", "1")],  # 工作目录不是仓库根目录：合法的参数也只得到一行错误，不会去跑练习
+        "lab": [("name", "no-mask"), ("--predict", "A"), ("--out", out), *steps, ("--no-progress", None)],
     }[command]
 
 

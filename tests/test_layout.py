@@ -13,7 +13,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "studygpt"
 
 # 从下往上 (bottom to top)：corpus → tokenizer → batches → model → training → generation → evaluation → posttrain
-# → recipes → inspection → serve / export / doctor（体检）/ course（课程进度）→ cli；compat 与 __init__ 是给用户的门面，在最上面。
+# → recipes → labs → inspection → serve / export / doctor（体检）/ course（课程进度）→ cli；compat 与 __init__ 是给用户的门面，在最上面。
 LAYERS = [
     {"errors", "hardware", "plotting"},
     {"corpus"},
@@ -25,6 +25,7 @@ LAYERS = [
     {"evaluation"},
     {"posttrain"},
     {"recipes"},
+    {"labs"},
     {"inspection"},
     {"serve", "export", "doctor", "course"},
     {"cli"},

@@ -117,6 +117,16 @@ def cmd_doctor(args, overrides: dict) -> int:
     return run_doctor()
 
 
+def cmd_lab(args, overrides: dict) -> int:
+    from studygpt.labs.run import list_labs, run_lab
+    if args.name is None:
+        list_labs()
+        return 0
+    run_lab(args.name, predict=args.predict, seed=args.seed, max_steps=args.max_steps, out=args.out,
+            progress=args.progress, threads=args.threads)
+    return 0
+
+
 def cmd_tokenizer_train(args, overrides: dict) -> int:
     from studygpt.tokenizer.lab import run_tokenizer_train
     run_tokenizer_train(args.data, args.type, args.vocab_size, args.out)

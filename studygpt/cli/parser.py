@@ -372,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_posttrain_commands(sub)  # sft / rl / dpo（训练方案在 recipes/posttrain.py）
 
     add_lab_commands(sub)
+    add_break_it_command(sub)
 
     p = add_command(sub, "course", help="课程进度：各章练习的 ✓ / ✗",
                     description="列出课程的各章（docs/zh/），运行每章练习的测试（docs/exercises/test_chNN.py），"
@@ -416,6 +417,25 @@ def add_lab_commands(sub) -> None:
     add_device_arg(p)
     add_progress_arg(p)
 
+
+
+def add_break_it_command(sub) -> None:
+    """`studygpt lab`：拆掉一个部件的实验（studygpt/labs/，docs/zh/labs.md）。"""
+    from studygpt.labs.catalog import LAB_STEPS, LABS
+    p = add_command(sub, "lab", help="拆掉一个部件的实验 (break-it labs)：先预测，再训练对照组与实验组，按量出来的数判分",
+                    description="不给 NAME 时列出全部实验。给了就：提出问题 → 你选一个预测 → 按快速上手的配方训练对照组和"
+                    "只改一处的实验组（同一个种子、同样的步数、同样的数据，CPU）→ 打印两组的损失与考试成绩、画两条曲线 → "
+                    "按量出来的数判你的预测 → 三行解释。")
+    p.add_argument("name", nargs="?", default=None, metavar="NAME", help=f"实验名：{' | '.join(LABS)}")
+    p.add_argument("--predict", type=str.upper, choices=list("ABCD"), default=None,
+                   help="你的预测（选项字母）；不给时在终端里问，输出不是终端时只报告、不判分")
+    p.add_argument("--seed", type=SEED, default=0, help="随机种子：两组用同一个；默认 %(default)s")
+    p.add_argument("--max-steps", type=COUNT, default=LAB_STEPS, help="每组训练多少步；默认 %(default)s")
+    p.add_argument("--out", type=OUT_DIR, default=None, help="输出目录（两组的检查点、curves.png、result.json），默认 runs/labs/NAME")
+    p.add_argument("--threads", type=COUNT, default=None,
+                   help="CPU 上用几个线程；默认每个核一个，别的程序占着 CPU 时先实测，两组都改用更快的线程数")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="训练时在终端里显示进度条；输出不是终端时不显示，每组训练完打印一行")
 
 
 def add_posttrain_commands(sub) -> None:

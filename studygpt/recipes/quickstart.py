@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studygpt.corpus.builtin import builtin_conv_path, builtin_corpus
+from studygpt.corpus.builtin import BuiltinCorpus, builtin_conv_path, builtin_corpus
 from studygpt.corpus.chains import chain_dialogues
 from studygpt.corpus.read import split_validation
 from studygpt.evaluation.exam import (
@@ -61,6 +61,45 @@ def answer_all(model, tokenizer, questions: list[str], max_length: int = 80) -> 
     return greedy_batch(model, tokenizer, questions, max_length=max_length)
 
 
+@dataclass
+class QuickstartData:
+    """快速上手的语料：内置语料本身、串好的训练对话、验证对话（chatterbot 留出 val_chat 段 + 留出的加法题）。"""
+    corpus: BuiltinCorpus
+    train: list
+    val: list
+    val_chat: int
+
+
+def quickstart_data(seed: int = 0, preset: str = "tiny") -> QuickstartData:
+    """读内置语料，留出验证集，把训练对话串成多轮链。同一个 seed 给出同样的数据（break-it 实验靠这一点）。"""
+    corpus = builtin_corpus(seed=seed)
+    train_chat, val_chat = split_validation(corpus.chatterbot, fraction=0.05, seed=seed)
+    # 自写语料最小却最要紧，重复 OWN_REPEAT 遍；再随机串成 1–5 段一条的多轮链（见 corpus/chains.py），
+    # 模型于是见过"前面聊了别的，现在只答最新的问题"。一条链不超过一个训练窗口 (seq_len)。
+    seq_len = get_preset(preset)["train"]["seq_len"]
+    train = chain_dialogues(corpus.own * OWN_REPEAT + train_chat + corpus.addition_train, max_tokens=seq_len, seed=seed)
+    val = val_chat + [[q, a] for q, a in corpus.addition_heldout[:200]]
+    return QuickstartData(corpus, train, val, len(val_chat))
+
+
+def quickstart_spec(out: str | Path, preset: str = "tiny", seed: int = 0, minutes: float | None = 3.0,
+                    max_steps: int | None = None, **spec) -> RunSpec:
+    """快速上手的运行设置。minutes=None 时只按步数 (max_steps) 训练：结果与机器快慢无关。
+    spec：RunSpec 的其他字段（device、tokenizer、threads……）。"""
+    # 不早停：3 分钟的课要走完整个学习率调度，第 9 章正是用这条曲线讲过拟合。
+    # 不另存 best/：考试考的技能（加法、多轮）在验证损失见底之后还在进步，
+    # 所以考试、报告和 `studygpt chat` 用的都是训练结束时的同一个模型 (last/)
+    return RunSpec(data=["<builtin>"], out=str(out), preset=preset,
+                   train={"seed": seed, "max_minutes": minutes, "max_steps": max_steps, "eval_batches": 20,
+                          "early_stop_patience": 0, "keep_best": False}, **spec)
+
+
+def quickstart_exams(model, tokenizer, corpus: BuiltinCorpus) -> dict[str, ExamResult]:
+    """快速上手的两场单轮考试（贪心解码）：20 个固定聊天问题 (chat)，全部留出的两位数加法 (addition)。"""
+    return {"chat": take_exam(model, tokenizer, chat_questions()),
+            "addition": take_exam(model, tokenizer, addition_questions(corpus.addition_heldout), max_length=24)}
+
+
 def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: str = "tiny", seed: int = 0,
                    max_steps: int | None = None, device: str | None = None, chat: bool = True,
                    progress: bool = True, exam_conversations: int = 100, tokenizer: str | None = None,
@@ -80,29 +119,19 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
 
     # ===== 1. 读语料 =====
     stage("1. 读语料 (read the corpus)")
-    corpus = builtin_corpus(seed=seed)
-    train_chat, val_chat = split_validation(corpus.chatterbot, fraction=0.05, seed=seed)
-    # 自写语料最小却最要紧，重复 OWN_REPEAT 遍；再随机串成 1–5 段一条的多轮链（见 corpus/chains.py），
-    # 模型于是见过"前面聊了别的，现在只答最新的问题"。一条链不超过一个训练窗口 (seq_len)。
-    seq_len = get_preset(preset)["train"]["seq_len"]
-    train = chain_dialogues(corpus.own * OWN_REPEAT + train_chat + corpus.addition_train, max_tokens=seq_len, seed=seed)
-    val = val_chat + [[q, a] for q, a in corpus.addition_heldout[:200]]
+    data = quickstart_data(seed, preset)
+    corpus, train, val = data.corpus, data.train, data.val
     chars = sum(len(t) for d in train for t in d)
     print(f"内置语料 {builtin_conv_path().name}: {len(corpus.own)} 段自写对话 · chatterbot-corpus 中文 "
           f"{len(corpus.chatterbot)} 段 · 加法 {len(corpus.addition_train)} 段训练 / "
           f"{len(corpus.addition_heldout)} 题留出（模型从没见过）")
     print(f"训练集 (train): 串成 {len(train):,} 段多轮对话, {chars:,} 个字符; 验证集 (val): {len(val)} 段"
-          f"（chatterbot 留出 {len(val_chat)} 段 + 留出的加法题 200 道）")
+          f"（chatterbot 留出 {data.val_chat} 段 + 留出的加法题 {len(val) - data.val_chat} 道）")
     lap("读语料 (corpus)")
 
     # ===== 2. 建词表，看一个例子 =====
     stage("2. 建词表 (build the vocabulary)")
-    spec = RunSpec(data=["<builtin>"], out=str(out), preset=preset, device=device, tokenizer=tokenizer, threads=threads,
-                   # 不早停：3 分钟的课要走完整个学习率调度，第 9 章正是用这条曲线讲过拟合。
-                   # 不另存 best/：考试考的技能（加法、多轮）在验证损失见底之后还在进步，
-                   # 所以考试、报告和 `studygpt chat` 用的都是训练结束时的同一个模型 (last/)
-                   train={"seed": seed, "max_minutes": minutes, "max_steps": max_steps, "eval_batches": 20,
-                          "early_stop_patience": 0, "keep_best": False})
+    spec = quickstart_spec(out, preset, seed, minutes, max_steps, device=device, tokenizer=tokenizer, threads=threads)
     trainer = build_trainer(spec, train, val, progress=progress, on_step=None, auto_threads=True)
     tokenizer, model = trainer.tokenizer, trainer.model
     example = next(d for d in corpus.own if len(d) >= 4)  # 挑一段多轮对话
@@ -149,8 +178,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
     model.eval()
     final = answer_all(model, tokenizer, SHOW_PROMPTS)
     samples.append((f"训练结束，第 {trainer.step} 步", final))
-    exams = {"chat": take_exam(model, tokenizer, chat_questions()),
-             "addition": take_exam(model, tokenizer, addition_questions(corpus.addition_heldout), max_length=24)}
+    exams = quickstart_exams(model, tokenizer, corpus)
     conversations = build_conversations([chat_questions(), addition_questions(corpus.addition_heldout)],
                                         count=exam_conversations, seed=seed)
     turns = conversation_exam(model, tokenizer, conversations)

@@ -120,8 +120,10 @@ def size_to_budget(spec: RunSpec, config: TrainConfig, train_batches: PackedBatc
 
 
 def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tokenizer: Tokenizer | None = None,
-                  log: Callable[[str], None] = print, auto_threads: bool = False, **trainer_kwargs) -> TransformerTrainer:
-    """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。auto_threads：见 set_cpu_threads。"""
+                  log: Callable[[str], None] = print, auto_threads: bool = False,
+                  make_model: Callable[[ModelConfig], DialogueModel] | None = None, **trainer_kwargs) -> TransformerTrainer:
+    """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。auto_threads：见 set_cpu_threads；
+    make_model：按配置建模型的函数，默认 DialogueModel（break-it 实验换成拆掉一个部件的模型，见 labs/broken.py）。"""
     preset = get_preset(spec.preset)
     model_cfg = {**preset["model"], **spec.model}
     train_cfg = {**preset["train"], **spec.train}
@@ -163,7 +165,8 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
     log(f"词表 (vocab): {tokenizer.vocab_size:,} · 训练窗口 (windows): {len(train_windows):,} · "
         f"每 epoch {len(train_batches):,} 个批次 · 打包后填充比例 (padding): {train_batches.padding_fraction():.1%}")
     torch.manual_seed(config.seed)
-    model = DialogueModel(config=ModelConfig(vocab_size=tokenizer.vocab_size, **model_cfg))
+    model_config = ModelConfig(vocab_size=tokenizer.vocab_size, **model_cfg)
+    model = make_model(model_config) if make_model else DialogueModel(config=model_config)
     if info.enabled:
         log(f"数据并行 (DDP): {info.world_size} 个进程，后端 {'nccl' if device.type == 'cuda' else 'gloo'}，"
             f"全局批大小 {config.batch_size} = 每进程 {config.batch_size // info.world_size} × {info.world_size}")
