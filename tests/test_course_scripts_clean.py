@@ -35,6 +35,7 @@ MENTIONED = sorted({m for p in (ROOT / "docs" / "zh").glob("*.md")
 # 各章提到的基准脚本 → 这里用的最小参数（RUN 换成一个极小的检查点，OUT 换成临时目录）
 FAST = [
     ("budget_sweep", ["--report", "--record"]),  # 读记录的结果，画图到 runs/budget_sweep/
+    ("labs_table", ["--report", "--record"]),  # 读记录的格子，只打印表
     ("export_parity", ["RUN", "--quick"]),
     ("rl_dpo_demo", ["--start", "RUN", "--out", "OUT", "--sft-steps", "1", "--rl-steps", "1", "--dpo-steps", "1"]),
     ("serve_load", ["--step-cost", "--preset", "tiny"]),
@@ -44,6 +45,7 @@ FAST = [
 SLOW = [  # 要训练好几个阶段（忙的 2 核机器上两到五分钟）：`pytest -m slow` 才跑
     ("budget_sweep", ["--quick", "--budgets", "0.03"]),
     ("reasoning_demo", ["--quick", "--start", "RUN", "--out", "OUT", "--stages", "think", "rl"]),
+    ("labs_table", ["--labs", "no-mask", "--seeds", "0", "--max-steps", "2", "--cells", "OUT/cells.jsonl"]),
 ]
 
 

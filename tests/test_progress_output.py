@@ -51,6 +51,9 @@ def test_piped_quickstart_has_no_carriage_return_and_no_glued_lines(tmp_path, ca
     """验收 (acceptance)：`studygpt quickstart --no-chat --max-steps 50 | cat` 的缩小版。
     capsys 接住的 stdout/stderr 不是终端，正像管道；进度行的间隔改成 0，每一步都写一行，不必真等 10 秒。"""
     monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)
+    from studygpt.recipes import quickstart
+    full = quickstart.run_quickstart  # 多轮考试只考 3 段（默认 100 段，没训练好的模型每句都写到最长，要一分多钟）
+    monkeypatch.setattr(quickstart, "run_quickstart", lambda **kw: full(**kw, exam_conversations=3))
     steps = 6
     assert main(["quickstart", "--no-chat", "--max-steps", str(steps), "--max-minutes", "5",
                  "--out", str(tmp_path / "run")]) == 0
