@@ -140,6 +140,22 @@ def test_cli_eval_train_data_overrides_the_runs_own_files(runs, capsys):
     assert {p["most_frequent"] for p in report["pairs"]} == {"嗨嗨"}
 
 
+def test_cli_eval_references_on_a_quickstart_run_uses_the_builtin_corpus(runs, capsys):
+    """快速上手的检查点记的训练语料是 <builtin>：基线用内置语料（与训练时同一个种子），不报"找不到"。"""
+    from studygpt.corpus.builtin import builtin_corpus
+    corpus = builtin_corpus(seed=0)
+    tok = Tokenizer().build_vocab(t for d in corpus.own + corpus.chatterbot + corpus.addition_train for t in d)
+    run_info = {"data": ["<builtin>"], "out": str(runs / "qs"), "train": {"seed": 0}}
+    save_checkpoint(runs / "qs", tiny_model(tok.vocab_size, n_layers=1), tok, extra={"run": run_info})
+    out = runs / "qs.json"
+    assert main(["eval", str(runs / "qs"), "--data", str(runs / "held.conv"), "--references", "--seeds", "0",
+                 "--max-length", "4", "--out", str(out)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))["references"]
+    assert report["train_data"] == ["<builtin>"]
+    assert {p["most_frequent"] for p in report["pairs"]} <= {d[i] for d in corpus.own + corpus.chatterbot
+                                                              + corpus.addition_train for i in range(1, len(d), 2)}
+
+
 @pytest.mark.parametrize("which", ["no_reply", "train_data_alone", "bare_run", "missing_train_file"])
 def test_cli_eval_references_bad_input_is_one_line_exit_2(which, runs, capsys):
     held = str(runs / "held.conv")
