@@ -91,7 +91,7 @@ def corpus(tmp_path):
 def test_auto_preset_prints_its_choice_trains_and_resume_keeps_it(corpus, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     code = main(["train", "--data", str(corpus), "--out", str(out), "--preset", "auto", "--max-minutes", "0.04",
-                 "--no-progress", "--device", "cpu", "--batch-size", "4"])
+                 "--no-progress", "--device", "cpu", "--batch-size", "4", "--threads", "1"])
     printed = capsys.readouterr().out
     assert code == 0 and "按预算定大小 (auto size)" in printed and "理由 (why)" in printed
     run = json.loads((out / "last" / "config.json").read_text(encoding="utf-8"))["run"]

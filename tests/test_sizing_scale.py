@@ -44,7 +44,7 @@ def big_run(tmp_path_factory):
     out = folder / "run"
     argv = ["train", "--data", str(folder / "xhj_synthetic.conv"), "--val", str(folder / "val.conv"),
             "--out", str(out), "--preset", "auto", "--max-minutes", "0.02", "--no-progress", "--device", "cpu",
-            "--batch-size", "4"]
+            "--batch-size", "4", "--threads", "1"]  # 一个线程：忙的 2 核机器上两个线程反而慢几倍
     code = ("import resource, sys\nfrom studygpt.cli.parser import main\ncode = main(sys.argv[1:])\n"
             "print('MAXRSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\nsys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True, timeout=600)
