@@ -157,8 +157,23 @@ def test_long_budget_measures_compile_and_turns_it_on_when_it_pays(monkeypatch):
     assert "编译 (torch.compile): 开 (on)" in "\n".join(choice.lines())
     slower = auto_size(60, measure_compile=fake_compile(30, 1.005))  # 快 0.5%，约 3,240 秒里摊不回 30 秒
     assert not slower.compile and "编译不划算" in slower.compile_reason
-    # 预计的词元按编译后的速度、扣掉编译时间算：比同一大小不编译时多
-    assert choice.train_tokens > slower.train_tokens * 1.2
+    # 预计的词元按编译后的速度、扣掉编译时间算（假的机器：每秒 2e11 × 1.3 次浮点运算）
+    seconds = sizing.training_seconds(3600, choice.probe_seconds) - 30
+    expected = 1.3 * 2e11 / flops_per_token(family_config(choice.depth, 5000)) * seconds
+    assert choice.train_tokens == pytest.approx(expected, rel=1e-6)
+
+
+def test_compiled_speed_can_make_the_data_the_limit(monkeypatch):
+    """不编译时语料够走（约 3.5 个 epoch）；编译后快 1.5 倍，同样的语料就要重复 4 个 epoch 以上：改按数据是瓶颈来选。"""
+    monkeypatch.setattr(sizing, "has_cpp_compiler", lambda: True)
+    eager = auto_size(60, compile=False)
+    corpus = int(eager.train_tokens / 3.5)
+    kwargs = dict(vocab_size=5000, corpus_tokens=corpus, minutes=60, device=torch.device("cpu"),
+                  measure=fake_measure(2e11))
+    assert not size_for_budget(lambda: iter([]), compile=False, **kwargs).data_limited
+    compiled = size_for_budget(lambda: iter([]), measure_compile=fake_compile(30, 1.5), **kwargs)
+    assert compiled.compile and compiled.data_limited and compiled.epochs <= MAX_EPOCHS * 1.01
+    assert "数据才是瓶颈" in "\n".join(compiled.lines())
 
 
 def test_short_budget_does_not_measure_compile_and_says_so(monkeypatch):

@@ -14,7 +14,8 @@
    再往上价值就小得多。算力最优的大小要走超过 4 个 epoch 时，数据才是瓶颈：换成更大的模型，让预算正好走约
    4 个 epoch，并说出要多少倍数据，算力最优的模型才能用满预算。
 5. 编译划不划算 (torch.compile)：对选好的大小，实测编译要多久、编译后每秒多少词元，
-   (训练秒数 − 编译秒数) × 编译后的 tokens/s > 训练秒数 × 不编译的 tokens/s 才编译（compile_pays）。
+   (训练秒数 − 编译秒数) × 编译后的 tokens/s > 训练秒数 × 不编译的 tokens/s 才编译（compile_pays）；
+   编译了，就按编译后的速度再走一遍规则 2–4（能训练的词元多了，大小与"数据够不够"可能跟着变）。
    编译要先花几十秒：预算短到连实测编译都放不进预算的 5% 时，不实测也不编译，并说出来。
 参数 N 数全部参数（含与输出层共享的词嵌入：它在输出层里每个词元都要算一遍）。
 """
@@ -295,15 +296,22 @@ def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corp
         probe(guess)
     depth, optimal, data_limited, more = choose_depth(probes, vocab_size, train_seconds(), corpus_tokens)
     config = family_config(depth, vocab_size)
-    eager_tokens_per_s = interpolate_flops(probes, depth) / flops_per_token(config)
     if compile is None:
+        eager_tokens_per_s = interpolate_flops(probes, depth) / flops_per_token(config)
         use_compile, reason, measured, seconds = decide_compile(config, batches(), device, precision, budget, spent,
                                                                 eager_tokens_per_s, measure_compile)
         spent += seconds
     else:
         use_compile, reason, measured = compile, f"你给了 --compile {str(compile).lower()}，不实测", None
-    train_tokens = eager_tokens_per_s * train_seconds()
-    if use_compile and measured:  # 预计的词元按编译后的速度算，并扣掉（再付一次的）编译时间
-        train_tokens = measured["compiled_tokens_per_s"] * max(train_seconds() - measured["compile_s"], 0.0)
+    speeds, seconds_left = probes, train_seconds()
+    if use_compile and measured:
+        # 编译后更快，预算里能训练的词元更多：按实测的倍数加快每个大小（只量了选中的那个），扣掉（再付一次的）编译时间，
+        # 再按规则 3–4 选一次（更多的词元可能让最优的大小变大，或让数据成为瓶颈）
+        speed_up = measured["compiled_tokens_per_s"] / measured["eager_tokens_per_s"]
+        speeds = [Probe(p.depth, p.tokens_per_s * speed_up, p.flops_per_s * speed_up, p.seconds) for p in probes]
+        seconds_left = max(seconds_left - measured["compile_s"], 1.0)
+        depth, optimal, data_limited, more = choose_depth(speeds, vocab_size, seconds_left, corpus_tokens)
+        config = family_config(depth, vocab_size)
+    train_tokens = interpolate_flops(speeds, depth) / flops_per_token(config) * seconds_left
     return Choice(depth, param_count(config), minutes, train_tokens, corpus_tokens, optimal, data_limited, more,
                   [asdict(p) for p in probes], spent, str(device), use_compile, reason, measured)
