@@ -163,7 +163,7 @@ def compile_reason(on: bool, train_s: float, compile_s: float, eager_tokens_per_
     """compile_pays 的结论写成一句话：两边各能训练多少词元。"""
     eager = train_s * eager_tokens_per_s
     compiled = max(train_s - compile_s, 0.0) * compiled_tokens_per_s
-    verdict = "编译划算，开 (on)" if on else "编译不划算，不开 (off)"
+    verdict = "编译划算" if on else "编译不划算"
     return (f"{verdict}：编译 {compile_s:.0f} 秒，之后 {compiled_tokens_per_s:,.0f} vs 不编译 {eager_tokens_per_s:,.0f} tokens/s"
             f"（{compiled_tokens_per_s / eager_tokens_per_s:.2f}×）；{train_s:.0f} 秒里 {compiled / 1e6:.2f}M vs {eager / 1e6:.2f}M 个词元")
 
