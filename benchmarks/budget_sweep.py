@@ -30,7 +30,7 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
     python benchmarks/budget_sweep.py --record              # 维护者：格子记进 benchmarks/results/budget_sweep.jsonl（进 git）
     python benchmarks/budget_sweep.py --report --record     # 记录的结果：表格 + 图（第 10 章的数字）
     python benchmarks/budget_sweep.py --report --record --update-docs  # 图写到 docs/zh/img/budget_sweep.png（只用记录的数据）
-    python benchmarks/budget_sweep.py --quick               # CI 冒烟：几秒的预算、内置语料、临时结果文件，< 60 秒
+    python benchmarks/budget_sweep.py --quick               # CI 冒烟：auto 与 d1 两个格子、0.01 分钟、内置语料、新的临时目录
 """
 from __future__ import annotations
 
@@ -80,20 +80,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "benchmarks/results/budget_sweep.jsonl）")
     p.add_argument("--record", action="store_true", help="结果文件用仓库里的 benchmarks/results/budget_sweep.jsonl（进 git）")
     p.add_argument("--runs", type=Path, help="运行目录的上一级（默认 runs/budget_sweep）")
-    p.add_argument("--quick", action="store_true", help="CI 冒烟：0.05 与 0.1 分钟、depth 1 2 + auto、内置语料、临时结果文件")
+    p.add_argument("--quick", action="store_true",
+                   help="CI 冒烟：一个 0.01 分钟的预算、auto + depth 1 两个格子、内置语料；结果与运行目录放进一个新的临时目录"
+                        "（每次都真的跑一遍；要续跑就给 --results 与 --runs）")
     p.add_argument("--report", action="store_true", help="不训练：读结果文件，打印 Markdown 表格并画图")
     p.add_argument("--update-docs", action="store_true",
                    help="和 --report --record 一起：图写到 docs/zh/img/budget_sweep.png")
     args = p.parse_args(argv)
     if args.update_docs and not (args.report and args.record):
         p.error("--update-docs 只和 --report --record 一起用：课程的图只画记录在仓库里的结果")
-    tmp = Path(tempfile.gettempdir())
-    if args.quick:
-        args.budgets, args.sizes = args.budgets or [0.05, 0.1], args.sizes or [1, 2]
-    args.runs = args.runs or (tmp / "studygpt_budget_sweep_quick" if args.quick else RUNS)
+    if args.quick:  # 走一遍规则的全部代码（实测、选大小、和固定大小比、报告），越快越好：每个格子的开销是固定的
+        args.budgets, args.sizes = args.budgets or [0.01], args.sizes if args.sizes is not None else [1]
+        args.threads = args.threads or 1  # 一个线程：CI 的机器常常只有两个核还被别的程序占着一个，两个线程反而慢几倍
+        if args.runs is None and not args.report:
+            args.runs = Path(tempfile.mkdtemp(prefix="studygpt_budget_sweep_quick_"))
+    args.runs = args.runs or RUNS
     if args.results is None:
-        args.results = (tmp / "studygpt_budget_sweep_quick.jsonl" if args.quick
-                        else RESULTS / "budget_sweep.jsonl" if args.record else args.runs / "budget_sweep.jsonl")
+        args.results = RESULTS / "budget_sweep.jsonl" if args.record else args.runs / "budget_sweep.jsonl"
     args.budgets = args.budgets or sorted(DEFAULT_SIZES)
     return args
 
@@ -189,8 +192,11 @@ def probe_check(spec: RunSpec, vocab_size: int, budget: float, achieved: float) 
     probes = [sizing.Probe(**p) for p in s["probes"]]
     predicted = sizing.interpolate_flops(probes, s["depth"]) / sizing.flops_per_token(
         sizing.family_config(s["depth"], vocab_size))
+    if s.get("compile") and s.get("compile_probe"):  # 选了编译：训练时快了实测的这么多倍
+        predicted *= s["compile_probe"]["compiled_tokens_per_s"] / s["compile_probe"]["eager_tokens_per_s"]
     ratio = predicted / achieved
-    return {"auto_depth": s["depth"], "auto_data_limited": s["data_limited"], "probe_s": s["probe_seconds"],
+    return {"auto_depth": s["depth"], "auto_data_limited": s["data_limited"], "auto_compile": s.get("compile"),
+            "probe_s": s["probe_seconds"],
             "probe_share": s["probe_seconds"] / (budget * 60), "probe_tokens_per_s": predicted,
             "probe_vs_train": ratio, "probe_ok": s["probe_seconds"] <= 0.05 * budget * 60 and abs(ratio - 1) <= 0.15}
 

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,11 @@ def cpu_flags() -> set[str]:
 def cpu_has_bf16_instructions() -> bool:
     """CPU 有没有原生 bf16 矩阵指令（AVX512_BF16 或 AMX）。"""
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def has_cpp_compiler() -> bool:
+    """有没有 C++ 编译器 (g++ / c++)：torch.compile 在 CPU 上要用它编译生成的内核。"""
+    return shutil.which("g++") is not None or shutil.which("c++") is not None
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 512, device="cpu", seconds: float = 0.2) -> float:

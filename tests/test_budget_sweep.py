@@ -1,37 +1,56 @@
-"""benchmarks/budget_sweep.py 本身的测试：--quick 在内置语料上把每个格子走一遍，结果行的形状对，
-再跑一次时做完的格子全部跳过（可续跑），--report 打印表格并画图。只查形状，不查某次运行的数字。"""
+"""benchmarks/budget_sweep.py 本身的测试：--quick 在内置语料上把规则的整条路走一遍（auto 实测、选大小，
+和一个固定大小比），结果行的形状对、仓库的 git status 不变，再跑一次时做完的格子全部跳过（可续跑），
+--report 打印表格并画图。只查形状，不查某次运行的数字。"""
 import json
+import tempfile
+from pathlib import Path
 
-import pytest
-
+from studygpt.recipes import sizing
 from tests.conftest import load_benchmark
+from tests.test_course_scripts_clean import BENCH, assert_clean_after
 
 
-@pytest.mark.slow  # 三个格子各要训练、评估、生成 30 条回答：忙的 2 核机器上约 4.5 分钟（空闲时预计快得多，未量）
-def test_quick_sweep_writes_one_row_per_cell_skips_them_on_rerun_and_reports(tmp_path, capsys):
-    sweep = load_benchmark("budget_sweep")
-    results = tmp_path / "sweep.jsonl"
-    # 只用一个极小的预算（--quick 默认两个），让测试在几十秒内跑完：auto、d1、d2 三个格子
-    argv = ["--quick", "--budgets", "0.03", "--results", str(results), "--runs", str(tmp_path / "runs")]
-    sweep.main(argv)
+def test_quick_sweep_writes_one_row_per_cell_leaves_the_repo_clean_skips_on_rerun_and_reports(tmp_path, capsys,
+                                                                                               monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # --quick 的新临时目录建在这里
+    # 像学习者那样在仓库根目录敲 `python benchmarks/budget_sweep.py --quick`：跑完 git status 不变
+    assert_clean_after(BENCH / "budget_sweep.py", ["--quick"], monkeypatch)
+    folder, = tmp_path.glob("studygpt_budget_sweep_quick_*")
+    results = folder / "budget_sweep.jsonl"
     rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
-    assert [r["size"] for r in rows] == ["auto", "d1", "d2"]
+    assert [r["size"] for r in rows] == ["auto", "d1"]
     for r in rows:
-        assert r["budget_min"] == 0.03 and r["data"] == "base" and r["quick"] is True
+        assert r["budget_min"] == 0.01 and r["data"] == "base" and r["quick"] is True
         assert r["params"] > 0 and r["steps"] >= 1 and r["epochs"] > 0 and r["tokens_per_s"] > 0
         assert set(r["bpc"]) == {"chatterbot"} and r["bpc"]["chatterbot"] > 0
         assert {"cpu", "date", "machine", "load_start", "load_end", "busy", "wall_s", "distinct_2"} <= set(r)
-    assert [r["depth"] for r in rows[1:]] == [1, 2] and rows[1]["params"] < rows[2]["params"]
-    auto = rows[0]
+    auto, d1 = rows
+    assert d1["depth"] == 1 and d1["d_model"] == sizing.family_config(1, 1).d_model
     assert auto["depth"] == auto["auto_depth"] and auto["probe_s"] > 0 and auto["probe_vs_train"] > 0
+    assert auto["auto_compile"] is False  # 0.01 分钟放不下实测编译
 
+    sweep = load_benchmark("budget_sweep")
+    argv = ["--quick", "--results", str(results), "--runs", str(folder)]
     capsys.readouterr()
-    sweep.main(argv)  # 再跑：三个格子都做过了
+    sweep.main(argv)  # 再跑：两个格子都做过了
     out = capsys.readouterr().out
-    assert out.count("已做过，跳过 (done, skipped)") == 3 and "格子 (cell)" not in out
-    assert len(results.read_text(encoding="utf-8").splitlines()) == 3
+    assert out.count("已做过，跳过 (done, skipped)") == 2 and "格子 (cell)" not in out
+    assert len(results.read_text(encoding="utf-8").splitlines()) == 2
 
     sweep.main(argv + ["--report"])
     out = capsys.readouterr().out
     assert "bpc chatterbot" in out and "auto 在 0.1 bpc 以内" in out and "→ d" in out
-    assert (tmp_path / "runs" / "budget_sweep.png").stat().st_size > 0
+    assert (folder / "budget_sweep.png").stat().st_size > 0
+
+
+def test_fixed_size_cells_are_the_sizing_family_with_its_learning_rate():
+    """固定大小的格子 dN 与 auto 用同一个家族、同一条学习率规则（不训练，只看设置）。"""
+    sweep = load_benchmark("budget_sweep")
+    data = {"train": [Path("a.conv")], "val": Path("v.conv"), "eval": {}}
+    specs = {size: sweep.cell_spec(5, size, data, Path("out"), None) for size in ("d1", "d2", "auto", "study")}
+    for d in (1, 2):
+        c = sizing.family_config(d, 1)
+        assert specs[f"d{d}"].model == {"d_model": c.d_model, "n_head": c.n_head, "n_layers": d, "max_len": c.max_len}
+        assert specs[f"d{d}"].train == {"max_minutes": 5, "lr": sizing.learning_rate(c.d_model)}
+    assert specs["d1"].model["d_model"] < specs["d2"].model["d_model"]
+    assert specs["auto"].preset == "auto" and specs["auto"].model == {} and specs["study"].preset == "study"

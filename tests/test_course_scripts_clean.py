@@ -42,8 +42,8 @@ FAST = [
     ("serve_load", ["--preset", "tiny", "--requests", "2", "--clients", "1", "--max-batch", "1", "--max-tokens", "4"]),
     ("tokenizer_compare", ["--quick"]),
 ]
+# budget_sweep --quick（要训练两个格子）在 tests/test_budget_sweep.py 里跑，也在那里查 git status 不变
 SLOW = [  # 要训练好几个阶段（忙的 2 核机器上两到五分钟）：`pytest -m slow` 才跑
-    ("budget_sweep", ["--quick", "--budgets", "0.03"]),
     ("reasoning_demo", ["--quick", "--start", "RUN", "--out", "OUT", "--stages", "think", "rl"]),
     ("labs_table", ["--labs", "no-mask", "--seeds", "0", "--max-steps", "2", "--cells", "OUT/cells.jsonl"]),
 ]

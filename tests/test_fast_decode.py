@@ -87,6 +87,6 @@ def test_batches_and_an_empty_cache_fall_back_to_the_plain_path(tokenizer):
 
 
 def test_missing_compiler_is_a_clear_error(tokenizer, monkeypatch):
-    monkeypatch.setattr("studygpt.generation.fast_decode.shutil.which", lambda name: None)
+    monkeypatch.setattr("studygpt.hardware.shutil.which", lambda name: None)
     with pytest.raises(StudyGPTError, match="g\\+\\+"):
         compile_decoding(tiny_model(tokenizer.vocab_size, max_len=MAX_LEN))

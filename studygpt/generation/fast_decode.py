@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-import shutil
 import time
 
 import torch
@@ -40,6 +39,7 @@ from studygpt.generation.generate import (
     inverse_cdf,
     penalize,
 )
+from studygpt.hardware import has_cpp_compiler
 from studygpt.model.transformer import DialogueModel, KVCache, apply_rope
 
 
@@ -128,7 +128,7 @@ class CompiledDecoder:
         cfg = model.config
         device = model.rope_cos.device
         self.cuda_graphs = device.type == "cuda"
-        if not self.cuda_graphs and shutil.which("g++") is None and shutil.which("c++") is None:  # CPU 内核与 C++ 包装都要编译
+        if not self.cuda_graphs and not has_cpp_compiler():  # CPU 内核与 C++ 包装都要编译
             raise StudyGPTError("--compile 需要 C++ 编译器 (g++)：请先安装，例如 `apt install g++`，或去掉 --compile。")
         if cfg.max_len < 4:
             raise StudyGPTError(f"编译的解码需要 max_len ≥ 4（现在是 {cfg.max_len}）。")

@@ -13,6 +13,10 @@
 4. 数据够不够 (data-constrained，Muennighoff et al. 2023)：同一份数据重复约 4 个 epoch 以内，几乎和新数据一样有用，
    再往上价值就小得多。算力最优的大小要走超过 4 个 epoch 时，数据才是瓶颈：换成更大的模型，让预算正好走约
    4 个 epoch，并说出要多少倍数据，算力最优的模型才能用满预算。
+5. 编译划不划算 (torch.compile)：对选好的大小，实测编译要多久、编译后每秒多少词元，
+   (训练秒数 − 编译秒数) × 编译后的 tokens/s > 训练秒数 × 不编译的 tokens/s 才编译（compile_pays）；
+   编译了，就按编译后的速度再走一遍规则 2–4（能训练的词元多了，大小与"数据够不够"可能跟着变）。
+   编译要先花几十秒：预算短到连实测编译都放不进预算的 5% 时，不实测也不编译，并说出来。
 参数 N 数全部参数（含与输出层共享的词嵌入：它在输出层里每个词元都要算一遍）。
 """
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Callable, Iterable
 import torch
 
 from studygpt.errors import StudyGPTError
-from studygpt.hardware import Precision, choose_precision
+from studygpt.hardware import Precision, choose_precision, has_cpp_compiler
 from studygpt.model.transformer import DialogueModel, ModelConfig, lm_loss
 from studygpt.training.trainer import count_real_tokens
 
@@ -35,7 +39,12 @@ TOKENS_PER_PARAM = 20.0  # Chinchilla 的算力最优比例
 MAX_EPOCHS = 4.0         # 重复数据的有用上限（Muennighoff et al. 2023）
 DEPTHS = range(1, 17)    # d_model 64 … 1024
 VALIDATION_SHARE = 0.1   # 训练中验证大约占的时间
-PROBE_SHARE = 0.04       # 实测最多花预算的 4%
+PROBE_SHARE = 0.04       # 实测大小最多花预算的 4%
+PROBE_LIMIT = 0.05       # 连同实测编译，一共最多花预算的 5%（第 28 号问题的目标）
+# 实测编译之前估计它要多久（秒，含编译后计时的两步），只用来决定量不量：一个常数，每层再加一点。
+# 取得偏大（2 核 CPU 上、机器忙时量的数），宁可少量几次，也不让实测超过 5%
+COMPILE_GUESS_BASE_S = 15.0
+COMPILE_GUESS_PER_LAYER_S = 4.0
 
 
 def family_config(depth: int, vocab_size: int) -> ModelConfig:
@@ -68,27 +77,31 @@ class Probe:
     seconds: float
 
 
-def measure_throughput(config: ModelConfig, batches: Iterable[dict], device: torch.device, seconds: float,
-                       precision: Precision) -> tuple[float, float]:
-    """在真实的批次上训练几步（和训练同样的精度、AdamW、反向传播），返回 (tokens/s, 用掉的秒数)。
-    第一步是热身，不计时；之后至少计两步，直到用满 seconds。"""
+def timed_steps(config: ModelConfig, batches: Iterable[dict], device: torch.device, seconds: float,
+                precision: Precision, compiled: bool = False) -> tuple[float, float, float, float]:
+    """在真实的批次上训练几步（和训练同样的精度、AdamW、反向传播），返回
+    (tokens/s, 第一步的秒数, 之后平均每步的秒数, 一共用掉的秒数)。
+    第一步是热身（compiled=True 时就是编译），不计入 tokens/s；之后至少计两步，直到用满 seconds。"""
     start = time.perf_counter()
     torch.manual_seed(0)
     model = DialogueModel(config=config).to(device)
+    forward = torch.compile(model) if compiled else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     ctx = torch.autocast(device.type, dtype=precision.dtype) if precision.dtype else nullcontext()
-    tokens, timed, steps = 0, 0.0, 0
+    tokens, timed, steps, first = 0, 0.0, 0, 0.0
     for i, batch in enumerate(batches):
         batch = {k: v.to(device) for k, v in batch.items()}
         t0 = time.perf_counter()
         with ctx:
-            loss, _ = lm_loss(model, batch)
+            loss, _ = lm_loss(forward, batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        if i > 0:  # 第 0 步是热身
+        if i == 0:
+            first = time.perf_counter() - t0
+        else:
             timed += time.perf_counter() - t0
             tokens += count_real_tokens(batch)
             steps += 1
@@ -96,7 +109,22 @@ def measure_throughput(config: ModelConfig, batches: Iterable[dict], device: tor
             break
     if steps == 0:
         raise StudyGPTError("实测速度需要至少 3 个批次；训练数据太少，请多给些数据或用 --preset tiny。")
-    return tokens / timed, time.perf_counter() - start
+    return tokens / timed, first, timed / steps, time.perf_counter() - start
+
+
+def measure_throughput(config: ModelConfig, batches: Iterable[dict], device: torch.device, seconds: float,
+                       precision: Precision) -> tuple[float, float]:
+    """不编译的速度：返回 (tokens/s, 用掉的秒数)。"""
+    tokens_per_s, _, _, spent = timed_steps(config, batches, device, seconds, precision)
+    return tokens_per_s, spent
+
+
+def measure_compiled(config: ModelConfig, batches: Iterable[dict], device: torch.device, seconds: float,
+                     precision: Precision) -> tuple[float, float, float]:
+    """编译的代价与速度：返回 (编译花的秒数, 编译后的 tokens/s, 用掉的秒数)。
+    编译花的 = 第一步的时间 − 编译后一步的时间（那一步本来也要走）。编译失败时抛出原来的异常。"""
+    tokens_per_s, first, step, spent = timed_steps(config, batches, device, seconds, precision, compiled=True)
+    return max(first - step, 0.0), tokens_per_s, spent
 
 
 def interpolate_flops(probes: list[Probe], depth: int) -> float:
@@ -113,6 +141,33 @@ def interpolate_flops(probes: list[Probe], depth: int) -> float:
     raise AssertionError("unreachable")
 
 
+def compile_guess_seconds(config: ModelConfig) -> float:
+    """量之前估计编译要多久：层越多，要编译的图越大。只用来决定值不值得实测编译。"""
+    return COMPILE_GUESS_BASE_S + COMPILE_GUESS_PER_LAYER_S * config.n_layers
+
+
+def compile_probe_fits(budget_s: float, spent_s: float, guess_s: float) -> bool:
+    """实测编译（估计要 guess_s 秒）加上已经花掉的 spent_s，还在预算的 PROBE_LIMIT（5%）以内吗？"""
+    return spent_s + guess_s <= PROBE_LIMIT * budget_s
+
+
+def compile_pays(train_s: float, compile_s: float, eager_tokens_per_s: float, compiled_tokens_per_s: float) -> bool:
+    """编译划算吗：先花 compile_s 秒编译，剩下的时间用编译后的速度训练，比整段时间都不编译训练的词元多。
+    train_s 是实测（含实测编译）之后剩下的训练时间；训练时按再付一次编译时间算（偏保守：同一个进程里
+    编译好的代码会被重用，训练真正再付的通常少得多）。"""
+    return (train_s - compile_s) * compiled_tokens_per_s > train_s * eager_tokens_per_s
+
+
+def compile_reason(on: bool, train_s: float, compile_s: float, eager_tokens_per_s: float,
+                   compiled_tokens_per_s: float) -> str:
+    """compile_pays 的结论写成一句话：两边各能训练多少词元。"""
+    eager = train_s * eager_tokens_per_s
+    compiled = max(train_s - compile_s, 0.0) * compiled_tokens_per_s
+    verdict = "编译划算" if on else "编译不划算"
+    return (f"{verdict}：编译 {compile_s:.0f} 秒，之后 {compiled_tokens_per_s:,.0f} vs 不编译 {eager_tokens_per_s:,.0f} tokens/s"
+            f"（{compiled_tokens_per_s / eager_tokens_per_s:.2f}×）；{train_s:.0f} 秒里 {compiled / 1e6:.2f}M vs {eager / 1e6:.2f}M 个词元")
+
+
 @dataclass
 class Choice:
     """选了多大、为什么：打印出来，也存进运行设置 (RunSpec.sizing)，续训时原样沿用。"""
@@ -127,6 +182,9 @@ class Choice:
     probes: list[dict]
     probe_seconds: float
     device: str
+    compile: bool = False         # 训练用不用 torch.compile（规则 5），写进 RunSpec.train["compile"]
+    compile_reason: str = ""
+    compile_probe: dict | None = None  # 实测了编译时：compile_s、eager / compiled tokens/s
 
     @property
     def epochs(self) -> float:
@@ -152,6 +210,7 @@ class Choice:
         else:
             out += [f"  理由 (why): 算力最优，每个参数约 {TOKENS_PER_PARAM:g} 个词元（Hoffmann et al. 2022）；"
                     f"语料够用（{self.epochs:.1f} ≤ {MAX_EPOCHS:g} 个 epoch），时间才是瓶颈 (compute-limited)。"]
+        out.append(f"  编译 (torch.compile): {'开 (on)' if self.compile else '不开 (off)'} — {self.compile_reason}")
         return out
 
 
@@ -172,11 +231,44 @@ def choose_depth(probes: list[Probe], vocab_size: int, train_seconds: float, cor
     return (bigger[0] if bigger else DEPTHS[-1]), optimal, True, tokens(optimal) / limit
 
 
-def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corpus_tokens: int, minutes: float,
-                    device: torch.device, use_amp: bool = True, measure=measure_throughput) -> Choice:
-    """实测 → 规则 → Choice。batches() 每次给一个新的批次迭代器（真实的训练批次）；measure 可以换成假的（测试用）。
+def training_seconds(budget_s: float, spent_s: float) -> float:
+    """预算里真正训练的秒数：减去实测花掉的，再留一成给验证。"""
+    return max(budget_s - spent_s, 1.0) * (1 - VALIDATION_SHARE)
 
-    先量 depth 2（便宜），按它猜一个大小；猜的不是 2 就再量猜的那个（和它旁边的），最后按全部实测点再算一遍。
+
+def decide_compile(config: ModelConfig, batches: Iterable[dict], device: torch.device, precision: Precision,
+                   budget_s: float, spent_s: float, eager_tokens_per_s: float,
+                   measure_compile=measure_compiled) -> tuple[bool, str, dict | None, float]:
+    """规则 5：给选好的大小决定编不编译。返回 (编不编译, 理由, 实测编译的数或 None, 实测编译用掉的秒数)。
+    用不了或不值得实测时不编译，并说出原因；编译出错也只说一句，不抛出。"""
+    if device.type == "cpu" and not has_cpp_compiler():
+        return False, "没有 C++ 编译器 (g++)，CPU 上的 torch.compile 用不了（装了 g++ 再试）", None, 0.0
+    guess = compile_guess_seconds(config)
+    if not compile_probe_fits(budget_s, spent_s, guess):
+        return False, (f"预算太短：实测编译估计要约 {guess:.0f} 秒，会让实测超过预算的 {PROBE_LIMIT:.0%}，"
+                       f"所以不实测、不编译"), None, 0.0
+    start = time.perf_counter()
+    try:
+        compile_s, compiled_tokens_per_s, _ = measure_compile(config, batches, device, 0.5, precision)
+    except Exception as e:  # 编译器缺失、版本不兼容……：一句话，然后照常不编译地训练
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        return False, f"torch.compile 失败（{type(e).__name__}: {first}），不编译", None, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    train_s = training_seconds(budget_s, spent_s + seconds)
+    on = compile_pays(train_s, compile_s, eager_tokens_per_s, compiled_tokens_per_s)
+    measured = {"compile_s": compile_s, "eager_tokens_per_s": eager_tokens_per_s,
+                "compiled_tokens_per_s": compiled_tokens_per_s, "seconds": seconds}
+    return on, compile_reason(on, train_s, compile_s, eager_tokens_per_s, compiled_tokens_per_s), measured, seconds
+
+
+def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corpus_tokens: int, minutes: float,
+                    device: torch.device, use_amp: bool = True, measure=measure_throughput,
+                    compile: bool | None = None, measure_compile=measure_compiled) -> Choice:
+    """实测 → 规则 → Choice。batches() 每次给一个新的批次迭代器（真实的训练批次）；measure 与 measure_compile
+    可以换成假的（测试用）。compile：True/False = 使用者定了（--compile），不实测编译；None = 按规则 5 决定。
+
+    先量 depth 2（便宜），按它猜一个大小；猜的不是 2 就再量猜的那个（和它旁边的），最后按全部实测点再算一遍；
+    大小定了，再决定编不编译。
     """
     budget = minutes * 60
     probe_budget = PROBE_SHARE * budget
@@ -196,7 +288,7 @@ def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corp
         probes.append(Probe(depth, tokens_per_s, tokens_per_s * flops_per_token(config), seconds))
 
     def train_seconds() -> float:
-        return max(budget - spent, 1.0) * (1 - VALIDATION_SHARE)
+        return training_seconds(budget, spent)
 
     probe(2)
     guess, *_ = choose_depth(probes, vocab_size, train_seconds(), corpus_tokens)
@@ -204,6 +296,22 @@ def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corp
         probe(guess)
     depth, optimal, data_limited, more = choose_depth(probes, vocab_size, train_seconds(), corpus_tokens)
     config = family_config(depth, vocab_size)
-    train_tokens = interpolate_flops(probes, depth) / flops_per_token(config) * train_seconds()
+    if compile is None:
+        eager_tokens_per_s = interpolate_flops(probes, depth) / flops_per_token(config)
+        use_compile, reason, measured, seconds = decide_compile(config, batches(), device, precision, budget, spent,
+                                                                eager_tokens_per_s, measure_compile)
+        spent += seconds
+    else:
+        use_compile, reason, measured = compile, f"你给了 --compile {str(compile).lower()}，不实测", None
+    speeds, seconds_left = probes, train_seconds()
+    if use_compile and measured:
+        # 编译后更快，预算里能训练的词元更多：按实测的倍数加快每个大小（只量了选中的那个），扣掉（再付一次的）编译时间，
+        # 再按规则 3–4 选一次（更多的词元可能让最优的大小变大，或让数据成为瓶颈）
+        speed_up = measured["compiled_tokens_per_s"] / measured["eager_tokens_per_s"]
+        speeds = [Probe(p.depth, p.tokens_per_s * speed_up, p.flops_per_s * speed_up, p.seconds) for p in probes]
+        seconds_left = max(seconds_left - measured["compile_s"], 1.0)
+        depth, optimal, data_limited, more = choose_depth(speeds, vocab_size, seconds_left, corpus_tokens)
+        config = family_config(depth, vocab_size)
+    train_tokens = interpolate_flops(speeds, depth) / flops_per_token(config) * seconds_left
     return Choice(depth, param_count(config), minutes, train_tokens, corpus_tokens, optimal, data_limited, more,
-                  [asdict(p) for p in probes], spent, str(device))
+                  [asdict(p) for p in probes], spent, str(device), use_compile, reason, measured)

@@ -105,18 +105,18 @@ def set_cpu_threads(spec: RunSpec, log: Callable[[str], None], auto: bool = Fals
 
 def size_to_budget(spec: RunSpec, config: TrainConfig, train_batches: PackedBatches, vocab_size: int,
                    device: torch.device, log: Callable[[str], None]) -> None:
-    """--preset auto：实测这台机器，按预算选模型大小（recipes/sizing.py），写进 spec.model / spec.train / spec.sizing。
-    用 --key value 给了的模型设置和学习率优先。"""
+    """--preset auto：实测这台机器，按预算选模型大小与编不编译（recipes/sizing.py），写进 spec.model / spec.train /
+    spec.sizing（续训沿用）。用 --key value 给了的模型设置、学习率和 --compile 优先。"""
     if not config.max_minutes:
         raise StudyGPTError("--preset auto 按时间预算选模型大小：请同时给 --max-minutes N（例如 --max-minutes 5）。")
     corpus_tokens = int(train_batches.lengths.sum())
     choice = size_for_budget(lambda: iter(train_batches), vocab_size, corpus_tokens, config.max_minutes, device,
-                             config.use_amp)
+                             config.use_amp, compile=config.compile)
     for line in choice.lines():
         log(line)
     spec.sizing = dataclasses.asdict(choice)
     spec.model = {**choice.model(), **spec.model}
-    spec.train = {"lr": learning_rate(spec.model["d_model"]), **spec.train}
+    spec.train = {"lr": learning_rate(spec.model["d_model"]), "compile": choice.compile, **spec.train}
 
 
 def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tokenizer: Tokenizer | None = None,

@@ -45,7 +45,7 @@ class TrainConfig:
     overfit_rises: int = 3             # 验证损失连续上升几次（同时训练损失在降）就打印过拟合警告
     log_every: int = 10
     seed: int = 0
-    compile: bool | None = None        # torch.compile；None = 自动：CUDA 上开，CPU 上关（编译要先花时间，CPU 上收益小）
+    compile: bool | None = None        # torch.compile；None = 自动：CUDA 上开，CPU 上关（编译要先花时间）；--preset auto 实测后定
     check_memory: bool = True          # 训练前估计内存，放不下就报错（而不是半路 out of memory）
     assistant_token_id: int | None = None  # 种子接口的键；标签已由对话格式决定，这里只接受不使用
 
