@@ -10,7 +10,8 @@
     python benchmarks/labs_table.py --threads 1              # 全部实验 × 种子 0 1 2，每组 600 步（可中断，再跑接着做）
     python benchmarks/labs_table.py --labs no-mask --seeds 0   # 只跑一部分
     python benchmarks/labs_table.py --report                   # 只打印表，不训练
-    python benchmarks/labs_table.py --report --record          # 再把全部格子连同机器信息追加到 benchmarks/results/labs_table.jsonl
+    python benchmarks/labs_table.py --record                   # 维护者：做完的格子连同机器信息追加到 benchmarks/results/labs_table.jsonl（进 git）
+    python benchmarks/labs_table.py --report --record          # 只打印记录在仓库里的格子（docs/zh/labs.md 的表），不训练、不写
 
 要多久：每个格子是一次 --max-steps 步的训练加两场考试，9 个实验 + 对照组 = 10 格一个种子；
 这台机器上的实测用时写在 docs/zh/labs.md 里。
@@ -27,7 +28,7 @@ from pathlib import Path
 import torch
 
 # 先导入 _common：它把本检出放到 sys.path 最前面，下面的 studygpt 才是这里的代码
-from _common import REPO, append_results, code_version, print_machine
+from _common import REPO, append_results, code_version, print_machine, results_path
 
 from studygpt.labs.arms import Arm, train_arm
 from studygpt.labs.catalog import LAB_STEPS, LABS
@@ -126,15 +127,20 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="把这些格子连同机器信息追加到 benchmarks/results/labs_table.jsonl")
     args = parser.parse_args()
     machine = print_machine("break-it 实验的表 (lab table)")
-    if not args.report:
-        run_cells(args.labs, args.seeds, args.max_steps, args.cells, args.threads)
-    cells = read_cells(args.cells)
+    if args.report and args.record:  # 记录在仓库里的格子：只读
+        cells = read_cells(results_path("labs_table.jsonl", True))
+    else:
+        if not args.report:
+            run_cells(args.labs, args.seeds, args.max_steps, args.cells, args.threads)
+        cells = read_cells(args.cells)
+    chosen = [c for (name, seed, steps), c in cells.items()
+              if name in [BASELINE, *args.labs] and seed in args.seeds and steps == args.max_steps]
+    if not chosen:
+        print(f"还没有量过的格子 (no cells yet)：{args.max_steps} 步、种子 {args.seeds}；先不加 --report 跑一遍。")
+        return
     print(report(cells, args.labs, args.seeds, args.max_steps))
-    if args.record:
-        chosen = [c for (name, seed, steps), c in cells.items()
-                  if name in [BASELINE, *args.labs] and seed in args.seeds and steps == args.max_steps]
-        append_results("labs_table", machine, chosen)
-
+    if args.record and not args.report:
+        append_results("labs_table", machine, chosen, record=True)
 
 if __name__ == "__main__":
     main()

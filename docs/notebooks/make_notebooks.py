@@ -130,7 +130,7 @@ def code_cells(language: str, block: str, directive: str | None) -> list:
     if directive is not None:
         original = [" ".join(c.replace("\\\n", " ").split()) for c in commands(block)]
         note = "".join(f"# 正文 (in the chapter)：{c}\n" for c in original) + \
-            "# ↓ 笔记本里用小设置，几十秒跑完 (small settings for the notebook)\n"
+            "# ↓ 笔记本里改成这样（小设置、可以重跑）(as run in the notebook: small settings, safe to rerun)\n"
         return [shell_cell(c, note if i == 0 else "") for i, c in enumerate(commands(directive))]
     cells = []
     for command in commands(block):
@@ -149,7 +149,7 @@ def header(chapter: Path, title: str, needs_quickstart: bool) -> list:
         "1. 产物都放在 `runs/nb/` 下（命令里的 `runs/` 换成了 `runs/nb/`），不碰你在终端里训练的东西；\n"
         f"2. 要用训练好的模型时，下面先用小设置训练一个 `runs/nb/quickstart`（{QUICKSTART_STEPS} 步，约半分钟），"
         "所以数字和正文里的不同——完整的是终端里的 `studygpt quickstart`（3 分钟）；\n"
-        "3. 训练得久的命令换成了小设置，格子里的注释写着正文原来的命令。\n\n"
+        "3. 训练得久的命令换成了小设置（个别命令加了 `--force`，好让格子能重跑），格子里的注释写着正文原来的命令。\n\n"
         "准备 (setup)：`pip install -e \".[course]\"`，然后 `jupyter lab docs/notebooks/`，从上往下逐格运行 (Shift+Enter)。"),
         new_code_cell("# 命令都在仓库根目录运行 (run from the repository root)\n"
                       "import os\nfrom pathlib import Path\n\n"
