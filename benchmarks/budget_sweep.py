@@ -193,7 +193,7 @@ def probe_check(spec: RunSpec, vocab_size: int, budget: float, achieved: float) 
     predicted = sizing.interpolate_flops(probes, s["depth"]) / sizing.flops_per_token(
         sizing.family_config(s["depth"], vocab_size))
     if s.get("compile") and s.get("compile_probe"):  # 选了编译：训练时快了实测的这么多倍
-        predicted *= s["compile_probe"]["compiled_tokens_per_s"] / s["compile_probe"]["eager_tokens_per_s"]
+        predicted *= sizing.compile_speed_up(s["compile_probe"])
     ratio = predicted / achieved
     return {"auto_depth": s["depth"], "auto_data_limited": s["data_limited"], "auto_compile": s.get("compile"),
             "probe_s": s["probe_seconds"],

@@ -222,9 +222,9 @@ def baseline_training_data(args) -> tuple[list, list[str]]:
         except TypeError:  # 没有 run（不是 `studygpt train` 存的），或字段对不上
             raise StudyGPTError(f"{run}: 检查点里没有可用的训练设置 (run)，不知道它用哪些训练文件；"
                                 "请用 --train-data FILE 给出基线用的训练语料。") from None
-        if spec.data == ["<builtin>"]:  # 快速上手：内置语料，按同一个种子留出、串链（与训练时一样）
-            from studygpt.recipes.quickstart import quickstart_data
-            return quickstart_data(spec.train.get("seed", 0), spec.preset).train, ["<builtin>"]
+        from studygpt.recipes.quickstart import BUILTIN_DATA, quickstart_data
+        if spec.data == [BUILTIN_DATA]:  # 快速上手：内置语料，按同一个种子留出、串链（与训练时一样）
+            return quickstart_data(spec.train.get("seed", 0), spec.preset).train, [BUILTIN_DATA]
         missing = [path for path in spec.data + ([spec.val] if spec.val else []) if not Path(path).exists()]
         if missing:
             raise StudyGPTError(f"{run}: 训练时用的 {missing[0]} 在这里找不到（路径是相对训练时的目录）；"

@@ -61,6 +61,9 @@ def answer_all(model, tokenizer, questions: list[str], max_length: int = 80) -> 
     return greedy_batch(model, tokenizer, questions, max_length=max_length)
 
 
+BUILTIN_DATA = "<builtin>"  # 运行设置 (RunSpec.data) 里代表"内置语料"的记号：快速上手不读文件
+
+
 @dataclass
 class QuickstartData:
     """快速上手的语料：内置语料本身、串好的训练对话、验证对话（chatterbot 留出 val_chat 段 + 留出的加法题）。"""
@@ -89,7 +92,7 @@ def quickstart_spec(out: str | Path, preset: str = "tiny", seed: int = 0, minute
     # 不早停：3 分钟的课要走完整个学习率调度，第 9 章正是用这条曲线讲过拟合。
     # 不另存 best/：考试考的技能（加法、多轮）在验证损失见底之后还在进步，
     # 所以考试、报告和 `studygpt chat` 用的都是训练结束时的同一个模型 (last/)
-    return RunSpec(data=["<builtin>"], out=str(out), preset=preset,
+    return RunSpec(data=[BUILTIN_DATA], out=str(out), preset=preset,
                    train={"seed": seed, "max_minutes": minutes, "max_steps": max_steps, "eval_batches": 20,
                           "early_stop_patience": 0, "keep_best": False}, **spec)
 

@@ -151,18 +151,29 @@ def compile_probe_fits(budget_s: float, spent_s: float, guess_s: float) -> bool:
     return spent_s + guess_s <= PROBE_LIMIT * budget_s
 
 
+def tokens_either_way(train_s: float, compile_s: float, eager_tokens_per_s: float,
+                      compiled_tokens_per_s: float) -> tuple[float, float]:
+    """train_s 秒里能训练多少词元：(不编译, 先花 compile_s 秒编译再训练)。"""
+    return train_s * eager_tokens_per_s, max(train_s - compile_s, 0.0) * compiled_tokens_per_s
+
+
 def compile_pays(train_s: float, compile_s: float, eager_tokens_per_s: float, compiled_tokens_per_s: float) -> bool:
     """编译划算吗：先花 compile_s 秒编译，剩下的时间用编译后的速度训练，比整段时间都不编译训练的词元多。
     train_s 是实测（含实测编译）之后剩下的训练时间；训练时按再付一次编译时间算（偏保守：同一个进程里
     编译好的代码会被重用，训练真正再付的通常少得多）。"""
-    return (train_s - compile_s) * compiled_tokens_per_s > train_s * eager_tokens_per_s
+    eager, compiled = tokens_either_way(train_s, compile_s, eager_tokens_per_s, compiled_tokens_per_s)
+    return compiled > eager
+
+
+def compile_speed_up(measured: dict) -> float:
+    """实测编译的数（decide_compile 返回的 dict）→ 编译后快了几倍。"""
+    return measured["compiled_tokens_per_s"] / measured["eager_tokens_per_s"]
 
 
 def compile_reason(on: bool, train_s: float, compile_s: float, eager_tokens_per_s: float,
                    compiled_tokens_per_s: float) -> str:
     """compile_pays 的结论写成一句话：两边各能训练多少词元。"""
-    eager = train_s * eager_tokens_per_s
-    compiled = max(train_s - compile_s, 0.0) * compiled_tokens_per_s
+    eager, compiled = tokens_either_way(train_s, compile_s, eager_tokens_per_s, compiled_tokens_per_s)
     verdict = "编译划算" if on else "编译不划算"
     return (f"{verdict}：编译 {compile_s:.0f} 秒，之后 {compiled_tokens_per_s:,.0f} vs 不编译 {eager_tokens_per_s:,.0f} tokens/s"
             f"（{compiled_tokens_per_s / eager_tokens_per_s:.2f}×）；{train_s:.0f} 秒里 {compiled / 1e6:.2f}M vs {eager / 1e6:.2f}M 个词元")
@@ -307,7 +318,7 @@ def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corp
     if use_compile and measured:
         # 编译后更快，预算里能训练的词元更多：按实测的倍数加快每个大小（只量了选中的那个），扣掉（再付一次的）编译时间，
         # 再按规则 3–4 选一次（更多的词元可能让最优的大小变大，或让数据成为瓶颈）
-        speed_up = measured["compiled_tokens_per_s"] / measured["eager_tokens_per_s"]
+        speed_up = compile_speed_up(measured)
         speeds = [Probe(p.depth, p.tokens_per_s * speed_up, p.flops_per_s * speed_up, p.seconds) for p in probes]
         seconds_left = max(seconds_left - measured["compile_s"], 1.0)
         depth, optimal, data_limited, more = choose_depth(speeds, vocab_size, seconds_left, corpus_tokens)
