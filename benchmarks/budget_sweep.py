@@ -15,6 +15,10 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
 机器（CPU 型号）、日期、开始与结束时的 1 分钟负载，以及格子期间别的进程平均占了几个核 (other_cores)：
 负载里也有本进程自己，所以"忙不忙"按 /proc/stat 减去本进程的 CPU 时间来判断，other_cores > 0.5 记为 busy。
 
+每个格子在一个新的 Python 进程里训练（像学习者每次敲一条 `studygpt train`）。2026-12-07 之前的扫描在同一个进程里
+接连训练几个格子：进程的内存越积越多（第 6 个格子开训时已占 9.6 GB），bf16 矩阵乘法从约 830 降到约 400 GFLOP/s，
+排在后面的格子就少走了三成的步。那些行在结果文件里标着 shared_process，续跑时当作没做过、报告里不算。
+
 可以续跑 (resumable)：每个做完的格子追加一行到结果文件；再跑时跳过已有的（按 预算、大小、数据、CPU 型号 对应）。
 结果文件默认是 runs/budget_sweep/budget_sweep.jsonl，每个格子的运行目录是 runs/budget_sweep/<格子>/（runs/ 不进 git）；
 加 --record 时结果文件是仓库里的 benchmarks/results/budget_sweep.jsonl（第 10 章的表与图来自它；--report 也读它）。
@@ -39,6 +43,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -86,6 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--report", action="store_true", help="不训练：读结果文件，打印 Markdown 表格并画图")
     p.add_argument("--update-docs", action="store_true",
                    help="和 --report --record 一起：图写到 docs/zh/img/budget_sweep.png")
+    p.add_argument("--one-cell", help=argparse.SUPPRESS)  # 内部用：子进程里训练一个格子（JSON）
+    p.add_argument("--row-file", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.update_docs and not (args.report and args.record):
         p.error("--update-docs 只和 --report --record 一起用：课程的图只画记录在仓库里的结果")
@@ -139,11 +147,16 @@ def cell_key(budget: float, size: str, data: str, cpu: str) -> tuple:
 
 
 def done_cells(path: Path) -> set[tuple]:
-    """结果文件里已经做完的格子（文件不在时为空）。"""
+    """结果文件里已经做完的格子（文件不在时为空）；和别的格子同一个进程训练的（shared_process）不算做完。"""
+    return {cell_key(r["budget_min"], r["size"], r["data"], r["cpu"]) for r in read_rows(path)}
+
+
+def read_rows(path: Path) -> list[dict]:
+    """结果文件里可信的行：shared_process 的行（见模块说明）留在文件里备查，这里略过。"""
     if not path.exists():
-        return set()
+        return []
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {cell_key(r["budget_min"], r["size"], r["data"], r["cpu"]) for r in rows}
+    return [r for r in rows if not r.get("shared_process")]
 
 
 def append_row(path: Path, row: dict) -> None:
@@ -227,12 +240,37 @@ def run_cell(budget: float, size: str, variant: str, data: dict, out: Path, thre
            "tokens_per_s": achieved, "tokens_per_s_overall": summary["tokens_per_s"],  # 后者含验证的时间
            "train_s": summary["elapsed_s"], "wall_s": wall, "bpc": bpc,
            "distinct_2": summary["metrics"].get("distinct_2"),
-           "load_start": load_start, "load_end": load_average(),
+           "load_start": load_start, "load_end": load_average(), "pid": os.getpid(),
            "other_cores": max(0.0, (busy1 - busy0) - (ours1 - ours0)) / wall if busy1 else None}
     row["busy"] = bool(row["other_cores"] and row["other_cores"] > BUSY_CORES)
     if size == "auto":
         row.update(probe_check(spec, trainer.tokenizer.vocab_size, budget, achieved))
     return row
+
+
+def run_cell_in_new_process(budget: float, size: str, variant: str, data: dict, out: Path, threads: int | None) -> dict:
+    """在一个新的 Python 进程里跑 run_cell（本脚本加 --one-cell），读回它写下的结果行。"""
+    job = {"budget": budget, "size": size, "variant": variant, "out": str(out), "threads": threads,
+           "data": {"train": [str(p) for p in data["train"]], "val": str(data["val"]),
+                    "eval": {k: str(v) for k, v in data["eval"].items()}}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    row_file = out.parent / f"{out.name}.row.json"
+    row_file.unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one-cell", json.dumps(job),
+                           "--row-file", str(row_file)])
+    if done.returncode != 0 or not row_file.exists():
+        raise SystemExit(f"格子 {out.name} 没有做完（退出码 {done.returncode}）：看 {out / 'sweep.log'} 与上面的输出")
+    row = json.loads(row_file.read_text(encoding="utf-8"))
+    row_file.unlink()
+    return row
+
+
+def one_cell(job: dict, row_file: Path) -> None:
+    """--one-cell：子进程里训练一个格子，把结果行写进 row_file。"""
+    data = {"train": [Path(p) for p in job["data"]["train"]], "val": Path(job["data"]["val"]),
+            "eval": {k: Path(v) for k, v in job["data"]["eval"].items()}}
+    row = run_cell(job["budget"], job["size"], job["variant"], data, Path(job["out"]), job["threads"])
+    row_file.write_text(json.dumps(row, ensure_ascii=False), encoding="utf-8")
 
 
 # ===== 5. 扫描：每个预算先跑 auto，再跑固定大小 (the sweep) =====
@@ -253,7 +291,7 @@ def sweep(args: argparse.Namespace) -> None:
                     print(f"已做过，跳过 (done, skipped): {name}")
                     continue
                 print(f"格子 (cell) {name} …", flush=True)
-                row = run_cell(budget, size, variant, data, args.runs / name, args.threads)
+                row = run_cell_in_new_process(budget, size, variant, data, args.runs / name, args.threads)
                 row.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            machine=describe_machine(), code=code_version(), quick=args.quick)
                 append_row(args.results, row)
@@ -264,21 +302,17 @@ def sweep(args: argparse.Namespace) -> None:
 
 
 # ===== 6. 报告：表格与 isoFLOP 图 (report: table and figure) =====
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def budget_summary(cells: list[dict], files: list[str]) -> list:
-    """一个预算的一行：每个留出集上最好的固定大小，auto 选了谁，auto 在 0.1 bpc 以内吗（两个集都要）。"""
-    fixed = [r for r in cells if r["size"].startswith("d")]  # 家族里的固定大小（study 对照不算）
+    """一个预算的一行：每个留出集上量过的最好的大小（家族的 dN、study 对照、auto 自己都算），auto 选了谁，
+    auto 在 0.1 bpc 以内吗（两个集都要）。只有 auto 一个格子时没有可比的，记"—"。"""
+    others = [r for r in cells if r["size"] != "auto"]
     auto = next((r for r in cells if r["size"] == "auto"), None)
-    best = {f: min(fixed, key=lambda r: r["bpc"][f]) for f in files} if fixed else {}
+    best = {f: min(cells, key=lambda r: r["bpc"][f]) for f in files} if others else {}
     within = None
     if auto and best:
         within = all(auto["bpc"][f] - best[f]["bpc"][f] <= AUTO_MARGIN for f in files)
-    return [f"{cells[0]['budget_min']:g}", *[f"{best[f]['size']} ({best[f]['bpc'][f]:.3f})" if best else "—"
+    name = lambda r: f"auto → d{r['auto_depth']}" if r["size"] == "auto" else r["size"]  # noqa: E731
+    return [f"{cells[0]['budget_min']:g}", *[f"{name(best[f])} ({best[f]['bpc'][f]:.3f})" if best else "—"
                                              for f in files],
             f"d{auto['auto_depth']}" if auto else "—", {True: "是 (yes)", False: "否 (no)", None: "—"}[within]]
 
@@ -365,7 +399,10 @@ def report(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    report(args) if args.report else sweep(args)
+    if args.one_cell:
+        one_cell(json.loads(args.one_cell), args.row_file)
+    else:
+        report(args) if args.report else sweep(args)
 
 
 if __name__ == "__main__":

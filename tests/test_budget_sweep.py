@@ -2,6 +2,7 @@
 和一个固定大小比），结果行的形状对、仓库的 git status 不变，再跑一次时做完的格子全部跳过（可续跑），
 --report 打印表格并画图。只查形状，不查某次运行的数字。"""
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def test_quick_sweep_writes_one_row_per_cell_leaves_the_repo_clean_skips_on_reru
         assert set(r["bpc"]) == {"chatterbot"} and r["bpc"]["chatterbot"] > 0
         assert {"cpu", "date", "machine", "load_start", "load_end", "busy", "wall_s", "distinct_2"} <= set(r)
     auto, d1 = rows
+    assert len({auto["pid"], d1["pid"], os.getpid()}) == 3  # 每个格子一个新进程（同一个进程接连训练会越来越慢）
     assert d1["depth"] == 1 and d1["d_model"] == sizing.family_config(1, 1).d_model
     assert auto["depth"] == auto["auto_depth"] and auto["probe_s"] > 0 and auto["probe_vs_train"] > 0
     assert auto["auto_compile"] is False  # 0.01 分钟放不下实测编译
@@ -54,3 +56,13 @@ def test_fixed_size_cells_are_the_sizing_family_with_its_learning_rate():
         assert specs[f"d{d}"].train == {"max_minutes": 5, "lr": sizing.learning_rate(c.d_model)}
     assert specs["d1"].model["d_model"] < specs["d2"].model["d_model"]
     assert specs["auto"].preset == "auto" and specs["auto"].model == {} and specs["study"].preset == "study"
+
+
+def test_rows_trained_in_a_shared_process_count_as_not_done_and_stay_out_of_the_report(tmp_path):
+    sweep = load_benchmark("budget_sweep")
+    results = tmp_path / "r.jsonl"
+    row = {"budget_min": 5.0, "size": "d1", "data": "base", "cpu": "x"}
+    sweep.append_row(results, {**row, "shared_process": True})
+    assert sweep.done_cells(results) == set() and sweep.read_rows(results) == []
+    sweep.append_row(results, row)
+    assert sweep.done_cells(results) == {(5.0, "d1", "base", "x")} and sweep.read_rows(results) == [row]
