@@ -22,7 +22,7 @@ from studygpt.model.checkpoint import load_model, load_trainer_state, resolve_ch
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.chat_format import IGNORE_INDEX
 from studygpt.tokenizer.specials import PAD
-from studygpt.training.optim import TrainConfig, WarmupCosine, build_optimizer
+from studygpt.training.optim import TrainConfig, optimizer_and_schedule
 
 
 # ===== 1. 读语料 =====
@@ -133,8 +133,7 @@ def load_checkpoint(path: str | Path, device="cpu"):
     model, tokenizer, meta = load_model(path, device)
     model.train()
     config = TrainConfig.from_dict(meta.get("train", {}))
-    optimizer = build_optimizer(model, config)
-    scheduler = WarmupCosine(optimizer, config)
+    optimizer, scheduler = optimizer_and_schedule(model, config, None)
     epoch = meta.get("epoch", 0)
     ckpt = resolve_checkpoint(path)
     if (ckpt / "trainer_state.pt").is_file():

@@ -6,10 +6,12 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -119,12 +121,42 @@ def use_fewer_threads_if_faster() -> FewerThreads | None:
     return faster
 
 
+def set_threads(threads: int | None, log: Callable[[str], None], auto: bool = False) -> int | None:
+    """CPU 上用几个线程，返回要记进运行设置的线程数（None = PyTorch 的默认，每个核一个）。
+
+    threads 给了就用它；否则实测一下，别的程序占着 CPU、少用线程更快时说出来。auto=True（按时间训练的
+    快速上手）时直接改用更快的线程数（返回它，续训沿用）；平常的训练只给建议：线程数会改变浮点求和的顺序，
+    同样的设置应当给出同样的数，所以要你自己决定（--threads）。
+    """
+    if threads:
+        torch.set_num_threads(threads)
+        log(f"线程 (threads): {threads}（--threads）")
+        return threads
+    if auto:
+        if (faster := use_fewer_threads_if_faster()) is not None:
+            log(f"线程 (threads): {faster.reason}；按时间训练，改用 {faster.threads} 个线程")
+            return faster.threads
+    elif (faster := fewer_threads_if_faster()) is not None:
+        log(f"线程 (threads): {faster.reason}；加 --threads {faster.threads} 会更快")
+    return None
+
+
+def prepare_device(name: str | None, threads: int | None, log: Callable[[str], None],
+                   auto_threads: bool = False) -> tuple[torch.device, int | None]:
+    """训练之前把机器准备好：选设备（pick_device）；是 CPU 时再定线程数（set_threads）。返回 (设备, 线程数)。"""
+    device = pick_device(name)
+    if device.type == "cpu":
+        threads = set_threads(threads, log, auto_threads)
+    return device, threads
+
+
 @dataclass
 class Precision:
     """训练用的精度：autocast 的数据类型（None = 纯 fp32），是否需要梯度缩放，以及选择的理由。"""
     dtype: torch.dtype | None
     use_scaler: bool
     reason: str
+    machine: str = ""  # 在哪台机器上选的（describe_machine）：报告里和精度写在同一行
 
     @property
     def name(self) -> str:
@@ -132,7 +164,11 @@ class Precision:
 
 
 def choose_precision(device: torch.device, use_amp: bool = True) -> Precision:
-    """决定混合精度 (mixed precision) 用不用、用哪种，并给出一句理由（训练开始时打印）。"""
+    """决定混合精度 (mixed precision) 用不用、用哪种，并给出一句理由（训练开始时打印）；记下是哪台机器。"""
+    return dataclasses.replace(decide_precision(device, use_amp), machine=describe_machine())
+
+
+def decide_precision(device: torch.device, use_amp: bool) -> Precision:
     if not use_amp:
         return Precision(None, False, "use_amp=False：使用 fp32")
     if device.type == "cuda":

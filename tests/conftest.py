@@ -19,7 +19,7 @@ DIALOGUES = [
 
 @pytest.fixture(autouse=True)
 def keep_torch_threads():
-    """每个测试之后恢复 PyTorch 的线程数：在本进程里跑的快速上手可能因为机器忙改用更少的线程（run.set_cpu_threads）。"""
+    """每个测试之后恢复 PyTorch 的线程数：在本进程里跑的快速上手可能因为机器忙改用更少的线程（hardware.set_threads）。"""
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)

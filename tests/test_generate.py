@@ -8,11 +8,12 @@ from studygpt.generation.generate import (
     apply_repetition_penalty,
     generate_response,
     process_logits,
+    prompt_budget,
     sample,
     stream_response,
 )
 from studygpt.model.transformer import eval_mode
-from studygpt.tokenizer.chat_format import fit_prompt, prompt_budget
+from studygpt.tokenizer.chat_format import fit_prompt
 from studygpt.tokenizer.specials import SPECIAL_TOKENS
 from tests.conftest import tiny_model
 

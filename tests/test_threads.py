@@ -7,7 +7,6 @@ import torch
 
 from studygpt import hardware
 from studygpt.cli.parser import main
-from studygpt.recipes.train import RunSpec, set_cpu_threads
 
 
 @pytest.fixture
@@ -39,17 +38,16 @@ def test_busy_machine_finds_that_one_thread_is_faster_and_says_why(two_threads, 
 def test_training_only_advises_but_the_time_budgeted_quickstart_switches(two_threads, monkeypatch):
     fake_speeds(monkeypatch, {2: 15.0, 1: 58.0})
     lines = []
-    spec = RunSpec(data=["x.conv"], out="runs/x")
-    set_cpu_threads(spec, lines.append)
-    assert torch.get_num_threads() == 2 and spec.threads is None and "--threads 1" in lines[-1]
-    set_cpu_threads(spec, lines.append, auto=True)
-    assert torch.get_num_threads() == 1 and spec.threads == 1  # 记进 spec：续训沿用同样的线程数
+    assert hardware.set_threads(None, lines.append) is None
+    assert torch.get_num_threads() == 2 and "--threads 1" in lines[-1]
+    assert hardware.set_threads(None, lines.append, auto=True) == 1  # 返回它：记进运行设置，续训沿用同样的线程数
+    assert torch.get_num_threads() == 1
 
 
 def test_explicit_threads_are_used_without_measuring(two_threads, monkeypatch):
     monkeypatch.setattr(hardware, "small_step_rate", lambda *a, **k: pytest.fail("给了 --threads 就不用实测"))
     lines = []
-    set_cpu_threads(RunSpec(data=["x.conv"], out="runs/x", threads=1), lines.append)
+    assert hardware.set_threads(1, lines.append) == 1
     assert torch.get_num_threads() == 1 and "--threads" in lines[-1]
 
 

@@ -20,7 +20,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from studygpt.errors import StudyGPTError
 
@@ -316,3 +316,21 @@ def split_validation(dialogues: list, fraction: float = 0.02, max_count: int = 1
     random.Random(seed).shuffle(order)
     val_idx = set(order[:n_val])
     return ([d for i, d in enumerate(dialogues) if i not in val_idx], [d for i, d in enumerate(dialogues) if i in val_idx])
+
+
+def read_corpus(paths: list[str], val: str | None, val_fraction: float,
+                log: Callable[[str], None]) -> tuple[list[Dialogue], list[Dialogue]]:
+    """一次训练的语料：读训练文件（可以多个）与验证文件，每个文件打印一行报告；没给验证文件时，
+    从训练对话里留出 val_fraction（split_validation）。返回 (训练对话, 验证对话)。"""
+    train = []
+    for path in paths:
+        dialogues, report = read_dialogues(path)
+        log(report.summary())
+        train += dialogues
+    if val:
+        held_out, report = read_dialogues(val)
+        log(report.summary())
+        return train, held_out
+    train, held_out = split_validation(train, val_fraction)
+    log(f"验证集 (validation): 从训练语料留出 {len(held_out):,} 段对话")
+    return train, held_out

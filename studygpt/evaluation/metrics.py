@@ -25,10 +25,11 @@ from studygpt.generation.generate import (
     GenerationSettings,
     SamplingConfig,
     generate_tokens,
+    prompt_budget,
 )
 from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
-from studygpt.tokenizer.chat_format import fit_prompt, prompt_budget
+from studygpt.tokenizer.chat_format import fit_prompt
 from studygpt.tokenizer.specials import CONTROL_TOKENS, END, PAD, UNK
 from studygpt.training.validation import evaluate_loss
 

@@ -15,9 +15,12 @@ from typing import Sequence
 
 import torch
 
-from studygpt.model.transformer import DialogueModel, KVCache, eval_mode
+from studygpt.generation.generate import prompt_budget
+from studygpt.model.kv_cache import KVCache
+from studygpt.model.scoring import eval_mode
+from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
-from studygpt.tokenizer.chat_format import fit_prompt, parse_reply, prompt_budget
+from studygpt.tokenizer.chat_format import fit_prompt, parse_reply
 from studygpt.tokenizer.specials import END
 
 

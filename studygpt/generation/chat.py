@@ -20,7 +20,7 @@ import sys
 from typing import Sequence, TextIO
 
 from studygpt.errors import StudyGPTError
-from studygpt.generation.generate import GenerationSettings
+from studygpt.generation.generate import GenerationSettings, prompt_budget
 from studygpt.generation.tool_use import (
     collect_reply,
     describe_call,
@@ -33,7 +33,6 @@ from studygpt.tokenizer.chat_format import (
     Reply,
     Turn,
     fit_prompt,
-    prompt_budget,
     render_conversation,
     render_prompt,
 )

@@ -40,7 +40,8 @@ from studygpt.generation.generate import (
     penalize,
 )
 from studygpt.hardware import has_cpp_compiler
-from studygpt.model.transformer import DialogueModel, KVCache, apply_rope
+from studygpt.model.kv_cache import KVCache
+from studygpt.model.transformer import DialogueModel, apply_rope
 
 
 def vector_matrix(x: torch.Tensor, weight: torch.Tensor, streams: int = 4) -> torch.Tensor:

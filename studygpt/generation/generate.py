@@ -17,9 +17,11 @@ from typing import Iterator, Sequence
 import torch
 
 from studygpt.errors import StudyGPTError
-from studygpt.model.transformer import DialogueModel, KVCache, eval_mode
+from studygpt.model.kv_cache import KVCache
+from studygpt.model.scoring import eval_mode
+from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
-from studygpt.tokenizer.chat_format import fit_prompt, prompt_budget
+from studygpt.tokenizer.chat_format import fit_prompt
 from studygpt.tokenizer.specials import CONTROL_TOKENS, END, UNK
 
 
@@ -259,6 +261,12 @@ def generate_tokens(model: DialogueModel, prompt_ids: list[int], max_new_tokens:
 
 @torch.inference_mode()
 # ===== 4. 对外接口 =====
+def prompt_budget(max_len: int, max_new_tokens: int) -> int:
+    """提示（历史 + 这句问题）最多占多少个词元：上下文窗口 max_len 里给回答留 max_new_tokens 个位置，
+    但最多留一半——否则回答一长，历史就一轮也放不下了。tiny 模型（max_len 192）聊天时是 96。"""
+    return max_len - min(max_new_tokens, max_len // 2)
+
+
 def stream_response(model: DialogueModel, tokenizer: Tokenizer, input_text: str, device=None,
                     settings: GenerationSettings | None = None, history: Sequence[str] | None = None,
                     **options) -> Iterator[str]:

@@ -14,14 +14,17 @@ import json
 from typing import Callable, Iterable, Iterator, Sequence
 
 from studygpt.generation.calculator import CalculatorError, calculate, format_number
-from studygpt.generation.generate import GenerationSettings, generate_tokens
+from studygpt.generation.generate import (
+    GenerationSettings,
+    generate_tokens,
+    prompt_budget,
+)
 from studygpt.tokenizer.chat_format import (
     SEGMENT_AFTER,
     Reply,
     Turn,
     fit_prompt,
     parse_reply,
-    prompt_budget,
     reply_prefix,
 )
 from studygpt.tokenizer.specials import EXTRA_TOKENS
@@ -168,7 +171,7 @@ def greedy_replies(model, tokenizer, questions: Sequence[str], max_length: int =
     """考试用：一批问题一起贪心解码，连同工具调用。先一起写到 <|end|>；写出了工具调用的那些，
     执行调用、接上结果，再一起写正文。返回每道题的整个 Reply。"""
     from studygpt.generation.batch_decode import greedy_rows
-    from studygpt.model.transformer import eval_mode
+    from studygpt.model.scoring import eval_mode
     from studygpt.tokenizer.specials import END
     end_id = tokenizer.token_id(END)
     budget = prompt_budget(model.config.max_len, max_length)

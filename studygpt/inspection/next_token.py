@@ -17,7 +17,8 @@ from studygpt.generation.generate import (
     process_logits,
 )
 from studygpt.inspection.tokens import show_token
-from studygpt.model.transformer import DialogueModel, KVCache
+from studygpt.model.kv_cache import KVCache
+from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.chat_format import fit_prompt
 from studygpt.tokenizer.specials import END

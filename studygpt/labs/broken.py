@@ -18,12 +18,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from studygpt.model.scoring import lm_loss
 from studygpt.model.transformer import (
     Attention,
     Block,
     DialogueModel,
     ModelConfig,
-    lm_loss,
 )
 from studygpt.training.trainer import count_labels
 

@@ -1,6 +1,8 @@
 """DialogueModel：一个只有解码器的因果 Transformer (decoder-only causal Transformer)，从上到下按搭建顺序写成。
 
-    ModelConfig → RMSNorm → RoPE → Attention → MLP (SwiGLU) → Block → DialogueModel (+ KVCache)
+    ModelConfig → RMSNorm → RoPE → Attention → MLP (SwiGLU) → Block → DialogueModel
+
+生成时的 KV 缓存在 model/kv_cache.py，训练的损失 lm_loss 与 eval_mode 在 model/scoring.py（这里也能导入它们）。
 
 形状记号 (shape legend)：
     B 批大小 (batch) · T 序列长度 (time) · C 通道 (d_model) · nh 头数 (heads) · hs 每头维度 (head size) · V 词表大小
@@ -17,16 +19,16 @@ from __future__ import annotations
 import functools
 import json
 import math
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from studygpt.errors import StudyGPTError, check_field_types
+from studygpt.model.kv_cache import KVCache
+from studygpt.model.scoring import eval_mode, lm_loss  # noqa: F401  旧的导入路径 (model.transformer) 照样能用
 
 try:  # FlexAttention：PyTorch ≥ 2.5 才有；没有时文档掩码总走稠密掩码 (dense mask)
     from torch.nn.attention.flex_attention import (
@@ -121,23 +123,6 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 # ===== 4. 注意力 (attention) =====
-class KVCache:
-    """生成时缓存每层已算过的 key/value：每步只需算新词元，不必把整个前文重算一遍。"""
-
-    def __init__(self, config: ModelConfig, batch_size: int, device, dtype):
-        shape = (batch_size, config.n_head, config.max_len, config.head_size)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layers)]
-        self.length = 0  # 已缓存的词元数 (tokens cached so far)
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """写入新词元的 k/v（形状 (B, nh, T_new, hs)），返回到目前为止的全部 k/v。"""
-        start, end = self.length, self.length + k.shape[2]
-        self.k[layer][:, :, start:end] = k
-        self.v[layer][:, :, start:end] = v
-        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
-
-
 def manual_attention(q, k, v, mask):
     """手写的注意力，和 F.scaled_dot_product_attention 算的是同一个东西，用来读懂它、检查它。
 
@@ -381,34 +366,3 @@ def document_block_mask(doc_ids, attention_mask=None):
 def compiled_flex_attention():
     """编译过的 flex_attention（第一次调用时编译，之后重用）：不编译时它会造出整个分数矩阵，又慢又占内存。"""
     return torch.compile(flex_attention, dynamic=False)
-
-
-def lm_loss(model: DialogueModel, batch: dict, reduction: str = "mean") -> tuple[torch.Tensor, int]:
-    """语言模型损失：用位置 t 的隐藏状态预测标签 t+1，只在有标签的位置算输出层与交叉熵。
-
-    batch: input_ids (B, T)，labels (B, T)，可选 attention_mask / doc_ids / positions。
-    reduction="mean"：平均损失（训练用）；"sum"：总损失（评估时跨批次加起来，最后再除以总标签数）。
-    返回 (损失, 参与计算的标签数)。训练与评估（evaluate.evaluate_loss）都用这一个函数。
-    """
-    hidden = model(batch["input_ids"], attention_mask=batch.get("attention_mask"),
-                   doc_ids=batch.get("doc_ids"), positions=batch.get("positions"), return_hidden=True)
-    targets = batch["labels"][:, 1:]               # 错开一位：位置 t 预测 t+1
-    keep = targets != -100
-    h = hidden[:, :-1][keep]                        # (N, C) 只保留要学习的位置
-    core = getattr(model, "module", model)          # 被 DDP 包起来时，输出层在 .module 上
-    logits = core.output(h).float()                 # (N, V)；在 fp32 里算 softmax 更稳
-    n = int(keep.sum())
-    if n == 0:
-        return logits.sum() * 0.0, 0  # 这批没有要学的词元：损失为 0，但保持计算图
-    return F.cross_entropy(logits, targets[keep], reduction=reduction), n
-
-
-@contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """with 里模型处于 eval 模式（dropout 关掉），出来时恢复原来的模式：训练中途考一考，之后还要接着训练。"""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)

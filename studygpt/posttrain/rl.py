@@ -24,7 +24,7 @@ from typing import Iterator
 import torch
 
 from studygpt.errors import StudyGPTError
-from studygpt.model.transformer import KVCache
+from studygpt.model.kv_cache import KVCache
 from studygpt.posttrain.dpo import token_logprobs
 from studygpt.posttrain.tasks import Task, format_reward
 from studygpt.tokenizer.char import Tokenizer

@@ -109,7 +109,7 @@ def run_quickstart(out: str = "runs/quickstart", minutes: float = 3.0, preset: s
                    threads: int | None = None) -> QuickstartResult:
     """整个快速上手。exam_conversations：多轮考试考多少段 5 轮对话（测试里用几段就够）；
     tokenizer：现成的分词器目录（如字节级 BPE，见第 12 章），不给时按语料建字符级词表；
-    threads：CPU 线程数，不给时实测（别的程序占着 CPU 时自动少用几个，见 run.set_cpu_threads）。"""
+    threads：CPU 线程数，不给时实测（别的程序占着 CPU 时自动少用几个，见 hardware.set_threads）。"""
     result = QuickstartResult(Path(out))
     clock = time.perf_counter()
     t_start = clock

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Callable
 
 from studygpt.evaluation.metrics import evaluate_model, format_table
-from studygpt.hardware import describe_machine
 from studygpt.model.checkpoint import load_model
 from studygpt.training.trainer import TransformerTrainer
 
@@ -26,7 +25,7 @@ def run_sections(trainer, summary: dict, metrics: dict, data_stats: dict) -> lis
     c, t = trainer.model.config, trainer.config
     replies = metrics.get("replies", [])[:8]
     return [
-        f"机器 (machine): {describe_machine()} · 设备 {trainer.device} · 精度 (precision): {trainer.precision.name}"
+        f"机器 (machine): {trainer.precision.machine} · 设备 {trainer.device} · 精度 (precision): {trainer.precision.name}"
         f"（{trainer.precision.reason}）",
         "## 设置 (settings)",
         md_table(["项", "值"], [

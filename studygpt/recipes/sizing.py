@@ -31,7 +31,8 @@ import torch
 
 from studygpt.errors import StudyGPTError
 from studygpt.hardware import Precision, choose_precision, has_cpp_compiler
-from studygpt.model.transformer import DialogueModel, ModelConfig, lm_loss
+from studygpt.model.scoring import lm_loss
+from studygpt.model.transformer import DialogueModel, ModelConfig
 from studygpt.training.trainer import count_real_tokens
 
 CONTEXT = 256            # 家族的上下文长度：对话一轮几十个字，打包后一行放得下好几段

@@ -15,13 +15,9 @@ import torch
 
 from studygpt.batches.packing import PackedBatches
 from studygpt.batches.windows import cached_windows
-from studygpt.corpus.read import read_dialogues, split_validation
+from studygpt.corpus.read import read_corpus
 from studygpt.errors import StudyGPTError
-from studygpt.hardware import (
-    fewer_threads_if_faster,
-    pick_device,
-    use_fewer_threads_if_faster,
-)
+from studygpt.hardware import prepare_device
 from studygpt.model.checkpoint import read_meta, resolve_checkpoint
 from studygpt.model.transformer import DialogueModel, ModelConfig
 from studygpt.recipes.presets import get_preset
@@ -70,37 +66,8 @@ def split_overrides(overrides: dict) -> tuple[dict, dict, dict]:
 
 
 def load_corpus(spec: RunSpec, log: Callable[[str], None]) -> tuple[list, list]:
-    """读训练语料（可以多个文件）与验证语料；没给验证文件时从训练语料留出一小部分。"""
-    train = []
-    for path in spec.data:
-        dialogues, report = read_dialogues(path)
-        log(report.summary())
-        train += dialogues
-    if spec.val:
-        val, report = read_dialogues(spec.val)
-        log(report.summary())
-    else:
-        train, val = split_validation(train, spec.val_fraction)
-        log(f"验证集 (validation): 从训练语料留出 {len(val):,} 段对话")
-    return train, val
-
-
-def set_cpu_threads(spec: RunSpec, log: Callable[[str], None], auto: bool = False) -> None:
-    """CPU 上用几个线程：spec.threads 给了就用它；否则实测一下，别的程序占着 CPU、少用线程更快时说出来。
-
-    auto=True（按时间训练的快速上手）时直接改用更快的线程数并记进 spec（续训沿用）；平常的训练只给建议：
-    线程数会改变浮点求和的顺序，同样的设置应当给出同样的数，所以要你自己决定（--threads）。
-    """
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
-        log(f"线程 (threads): {spec.threads}（--threads）")
-        return
-    if auto:
-        if (faster := use_fewer_threads_if_faster()) is not None:
-            spec.threads = faster.threads
-            log(f"线程 (threads): {faster.reason}；按时间训练，改用 {faster.threads} 个线程")
-    elif (faster := fewer_threads_if_faster()) is not None:
-        log(f"线程 (threads): {faster.reason}；加 --threads {faster.threads} 会更快")
+    """读 spec 的训练语料与验证语料（见 corpus.read.read_corpus）。"""
+    return read_corpus(spec.data, spec.val, spec.val_fraction, log)
 
 
 def size_to_budget(spec: RunSpec, config: TrainConfig, train_batches: PackedBatches, vocab_size: int,
@@ -122,7 +89,7 @@ def size_to_budget(spec: RunSpec, config: TrainConfig, train_batches: PackedBatc
 def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tokenizer: Tokenizer | None = None,
                   log: Callable[[str], None] = print, auto_threads: bool = False,
                   make_model: Callable[[ModelConfig], DialogueModel] | None = None, **trainer_kwargs) -> TransformerTrainer:
-    """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。auto_threads：见 set_cpu_threads；
+    """按 spec 建词表（或用给定的）、打包数据、建模型与训练器。auto_threads：见 hardware.set_threads；
     make_model：按配置建模型的函数，默认 DialogueModel（break-it 实验换成拆掉一个部件的模型，见 labs/broken.py）。"""
     preset = get_preset(spec.preset)
     model_cfg = {**preset["model"], **spec.model}
@@ -153,9 +120,10 @@ def build_trainer(spec: RunSpec, train_dialogues: list, val_dialogues: list, tok
         rows = train_batches.num_rows()
         raise StudyGPTError(f"训练数据打包后只有 {rows} 行（{len(train_windows)} 个窗口），少于一批 {config.batch_size} 行："
                             f"请多给些训练数据，或用 --batch-size {max(rows, 1)}。")
-    device = dist_device or pick_device(spec.device)
-    if device.type == "cpu" and not info.enabled:  # torchrun 的多个进程：线程数由 torchrun（OMP_NUM_THREADS）定
-        set_cpu_threads(spec, log, auto_threads)
+    if info.enabled:  # torchrun 的多个进程：设备按进程号分好了，线程数由 torchrun（OMP_NUM_THREADS）定
+        device = dist_device
+    else:  # 设备；CPU 上再定线程数（auto_threads 见 hardware.set_threads），记进 spec，续训沿用
+        device, spec.threads = prepare_device(spec.device, spec.threads, log, auto_threads)
     if spec.preset == "auto" and spec.sizing is None:  # 续训时 spec.sizing 已经有了：沿用当时的选择
         size_to_budget(spec, config, train_batches, tokenizer.vocab_size, device, log)
         model_cfg = {**preset["model"], **spec.model}

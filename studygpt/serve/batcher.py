@@ -35,7 +35,8 @@ import torch
 
 from studygpt.generation.batch_decode import SlotCache, decode_rows
 from studygpt.generation.generate import ReplyText, Step, choose, prefill
-from studygpt.model.transformer import DialogueModel, KVCache
+from studygpt.model.kv_cache import KVCache
+from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.chat_format import SEGMENT_AFTER
 from studygpt.tokenizer.specials import CONTROL_TOKENS, END

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import AsyncIterator, Sequence
 
 from studygpt.errors import StudyGPTError
-from studygpt.generation.generate import GenerationSettings
+from studygpt.generation.generate import GenerationSettings, prompt_budget
 from studygpt.generation.tool_use import run_tool
 from studygpt.model.transformer import DialogueModel
 from studygpt.serve.batcher import Batcher, Finish, Piece, StopBuffer
@@ -32,7 +32,6 @@ from studygpt.tokenizer.chat_format import (
     Reply,
     Turn,
     fit_prompt,
-    prompt_budget,
     render_prompt,
     reply_prefix,
 )

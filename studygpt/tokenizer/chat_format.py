@@ -4,7 +4,7 @@
     <|user|>你好<|end|><|assistant|>你好！<|end|><|user|>你是谁<|end|><|assistant|>我是StudyGPT。<|end|>
 
 标签 (labels) 与输入一一对齐（Hugging Face 的约定：labels[i] 是词元 ids[i] 本身；
-"用前文预测它"的错位在计算损失时再做，见 model/transformer.py 的 `lm_loss`）。
+"用前文预测它"的错位在计算损失时再做，见 model/scoring.py 的 `lm_loss`）。
 只学习助手 (assistant) 的回答内容和它结尾的 `<|end|>`，其余位置都是 -100（不计损失）：
 模型要学会"怎样回答、何时停下"，而不是去模仿用户说话。
 
@@ -197,12 +197,6 @@ def show_mask(ids: Sequence[int], labels: Sequence[int], tokenizer: Tokenizer, c
         else:
             out.append(f"\033[1;32m{token}\033[0m" if color else f"[{token}]")
     return "".join(out)
-
-
-def prompt_budget(max_len: int, max_new_tokens: int) -> int:
-    """提示（历史 + 这句问题）最多占多少个词元：上下文窗口 max_len 里给回答留 max_new_tokens 个位置，
-    但最多留一半——否则回答一长，历史就一轮也放不下了。tiny 模型（max_len 192）聊天时是 96。"""
-    return max_len - min(max_new_tokens, max_len // 2)
 
 
 def fit_prompt(tokenizer: Tokenizer, history: Sequence[Turn], user_text: str, budget: int) -> list[int]:

@@ -32,6 +32,29 @@ class DistInfo:
     def enabled(self) -> bool:
         return self.world_size > 1
 
+    @classmethod
+    def current(cls) -> "DistInfo":
+        """已建立进程组时返回本进程的信息，否则是单进程。"""
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), int(os.environ.get("LOCAL_RANK", dist.get_rank())), dist.get_world_size())
+        return cls()
+
+    def all_reduce_sum(self, values: list[float], device) -> list[float]:
+        """把几个数在所有进程间求和；单进程时原样返回。"""
+        if not self.enabled:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t.tolist()
+
+    def all_reduce_max(self, value: float, device) -> float:
+        """所有进程里最大的那个数（如"有没有哪个进程要停"）；单进程时原样返回。"""
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return float(t)
+
 
 def setup_distributed(device_name: str | None = None) -> tuple[DistInfo, torch.device | None]:
     """若由 torchrun 启动（WORLD_SIZE > 1）就建立进程组，返回 (进程信息, 本进程的设备)；否则什么都不做。"""
@@ -57,28 +80,15 @@ def setup_distributed(device_name: str | None = None) -> tuple[DistInfo, torch.d
     return info, device
 
 
-def current() -> DistInfo:
-    """已建立进程组时返回本进程的信息，否则是单进程。"""
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), int(os.environ.get("LOCAL_RANK", dist.get_rank())), dist.get_world_size())
-    return DistInfo()
+current = DistInfo.current  # distributed.current()：本进程的 DistInfo
 
 
 def all_reduce_sum(values: list[float], device) -> list[float]:
-    """把几个数在所有进程间求和；单进程时原样返回。"""
-    if not current().enabled:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t.tolist()
+    return current().all_reduce_sum(values, device)
 
 
 def all_reduce_max(value: float, device) -> float:
-    if not current().enabled:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return float(t)
+    return current().all_reduce_max(value, device)
 
 
 def cleanup() -> None:

@@ -2,9 +2,10 @@
 
 - TrainConfig：种子接口的键 (lr, epochs, save_every …) 都认，未知的键或不可能的组合会报清楚的错；
 - build_optimizer：AdamW，权重衰减只作用于矩阵；
-- planned_steps：按预算（max_steps / epochs）算出一共多少个优化步；
+- TrainConfig.planned_steps：按预算（max_steps / epochs）算出一共多少个优化步；TrainConfig.validation_batches：每次验证几个批次；
 - WarmupCosine：线性预热 + 余弦衰减到下限。调度自己管"训练进度" progress ∈ [0, 1]：
-  步数预算与时间预算里走得更远的那个，所以无论按哪种预算，学习率都正好在预算用完时衰减完。
+  步数预算与时间预算里走得更远的那个，所以无论按哪种预算，学习率都正好在预算用完时衰减完；
+- optimizer_and_schedule：训练器一次拿到优化器和调度。
 """
 from __future__ import annotations
 
@@ -95,31 +96,34 @@ class TrainConfig:
             return self.epochs
         return None if (self.max_steps or self.max_minutes) else 1
 
+    def validation_batches(self, total_steps: int | None, most: int = 20, share: float = 0.1) -> int:
+        """每次验证用几个批次。给了 eval_batches 就用它；否则最多 most 个，并让全部验证的计算不超过训练的 share。
 
-def validation_batches(config: TrainConfig, total_steps: int | None, most: int = 20, share: float = 0.1) -> int:
-    """每次验证用几个批次。给了 eval_batches 就用它；否则最多 most 个，并让全部验证的计算不超过训练的 share。
+        一个训练批次 ≈ 3 次前向（前向 + 反向约 2 倍），验证只做前向：
+        eval_points 次 × n 个批次 ≤ share × 3 × total_steps × grad_accum_steps。只有时间预算时不知道总步数，用 most。
+        """
+        if self.eval_batches is not None:
+            return self.eval_batches
+        if not total_steps:
+            return most
+        budget = share * 3 * total_steps * self.grad_accum_steps / self.eval_points
+        return max(2, min(most, int(budget)))
 
-    一个训练批次 ≈ 3 次前向（前向 + 反向约 2 倍），验证只做前向：
-    eval_points 次 × n 个批次 ≤ share × 3 × total_steps × grad_accum_steps。只有时间预算时不知道总步数，用 most。
-    """
-    if config.eval_batches is not None:
-        return config.eval_batches
-    if not total_steps:
-        return most
-    budget = share * 3 * total_steps * config.grad_accum_steps / config.eval_points
-    return max(2, min(most, int(budget)))
+    def planned_steps(self, steps_per_epoch: int | None) -> int | None:
+        """整个训练一共多少个优化步；只有时间预算时返回 None（由时间决定）。"""
+        total = self.max_steps
+        if total is None and self.max_epochs is not None:
+            if steps_per_epoch is None:
+                raise StudyGPTError("train_loader 没有长度：请设置 max_steps 或 max_minutes。")
+            total = self.max_epochs * steps_per_epoch
+        if self.warmup_steps is not None and total and self.warmup_steps >= total:
+            raise StudyGPTError(f"warmup_steps={self.warmup_steps} 不短于整个训练的 {total} 步；请减小预热步数。")
+        return total
 
 
-def planned_steps(config: TrainConfig, steps_per_epoch: int | None) -> int | None:
-    """整个训练一共多少个优化步；只有时间预算时返回 None（由时间决定）。"""
-    total = config.max_steps
-    if total is None and config.max_epochs is not None:
-        if steps_per_epoch is None:
-            raise StudyGPTError("train_loader 没有长度：请设置 max_steps 或 max_minutes。")
-        total = config.max_epochs * steps_per_epoch
-    if config.warmup_steps is not None and total and config.warmup_steps >= total:
-        raise StudyGPTError(f"warmup_steps={config.warmup_steps} 不短于整个训练的 {total} 步；请减小预热步数。")
-    return total
+# 旧的函数名：planned_steps(config, steps_per_epoch) 与 validation_batches(config, total_steps) 照样能用
+planned_steps = TrainConfig.planned_steps
+validation_batches = TrainConfig.validation_batches
 
 
 # ===== 2. 优化器与学习率调度 =====
@@ -190,3 +194,10 @@ class WarmupCosine:
     def load_state_dict(self, state: dict) -> None:
         self.total_steps = state["total_steps"]
         self.set_progress(state["progress"])
+
+
+def optimizer_and_schedule(model: DialogueModel, config: TrainConfig,
+                           total_steps: int | None) -> tuple[torch.optim.AdamW, WarmupCosine]:
+    """训练器开训前要的两样：AdamW（build_optimizer）和它的学习率调度（WarmupCosine，total_steps 见 planned_steps）。"""
+    optimizer = build_optimizer(model, config)
+    return optimizer, WarmupCosine(optimizer, config, total_steps)

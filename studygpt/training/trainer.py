@@ -24,19 +24,14 @@ import torch
 
 from studygpt.errors import StudyGPTError
 from studygpt.hardware import choose_precision
-from studygpt.model.transformer import DialogueModel, lm_loss
+from studygpt.model.scoring import lm_loss
+from studygpt.model.transformer import DialogueModel
 from studygpt.plotting import plot_loss_curves
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.training import distributed
 from studygpt.training.forecast import SpeedWatch, make_forecast, time_estimate
 from studygpt.training.metrics_log import MetricsLogger
-from studygpt.training.optim import (
-    TrainConfig,
-    WarmupCosine,
-    build_optimizer,
-    planned_steps,
-    validation_batches,
-)
+from studygpt.training.optim import TrainConfig, optimizer_and_schedule
 from studygpt.training.overfit import OverfitGuard
 from studygpt.training.progress import ProgressDisplay
 from studygpt.training.state import restore_trainer, save_trainer
@@ -110,11 +105,11 @@ class TransformerTrainer:
         self.precision = choose_precision(self.device, c.use_amp)
         self.objective = objective
         self.count_items = getattr(objective, "count", count_labels)
-        self.optimizer = build_optimizer(model, c)  # 只收 requires_grad 的参数（LoRA 冻结的底座权重不在里面）
         self.steps_per_epoch = math.ceil(len(train_loader) / c.grad_accum_steps) if hasattr(train_loader, "__len__") else None
-        self.total_steps = planned_steps(c, self.steps_per_epoch)
-        self.scheduler = WarmupCosine(self.optimizer, c, self.total_steps)
-        self.eval_batches = validation_batches(c, self.total_steps)  # 每次验证用的批次数，整个训练不变
+        self.total_steps = c.planned_steps(self.steps_per_epoch)
+        self.eval_batches = c.validation_batches(self.total_steps)  # 每次验证用的批次数，整个训练不变
+        # AdamW 只收 requires_grad 的参数（LoRA 冻结的底座权重不在里面）；学习率按 total_steps 或时间预算调度
+        self.optimizer, self.scheduler = optimizer_and_schedule(model, c, self.total_steps)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.use_scaler else None
         use_compile = c.compile if c.compile is not None else self.device.type == "cuda"
         self.forward_model = torch.compile(model) if use_compile else model
@@ -162,7 +157,7 @@ class TransformerTrainer:
         padded = sum(b["input_ids"].numel() if "input_ids" in b else 0 for b in micro)
         micro = [to_device(b, self.device) for b in micro]
         # 多进程时按全局标签数归一：DDP 会把各进程的梯度取平均（÷ world_size），所以这里再乘回来
-        n_total = distributed.all_reduce_sum([n_local], self.device)[0]
+        n_total = self.dist.all_reduce_sum([n_local], self.device)[0]
         ctx = torch.autocast(self.device.type, dtype=self.precision.dtype) if self.precision.dtype else nullcontext()
         loss_sum = 0.0
         for i, b in enumerate(micro):
@@ -185,7 +180,7 @@ class TransformerTrainer:
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        loss_sum, real, padded = distributed.all_reduce_sum([loss_sum, real, padded], self.device)
+        loss_sum, real, padded = self.dist.all_reduce_sum([loss_sum, real, padded], self.device)
         return {"loss": loss_sum / max(n_total, 1), "grad_norm": float(grad_norm), "tokens": int(real),
                 "padding": 1 - real / padded if padded else 0.0}
 
@@ -236,7 +231,7 @@ class TransformerTrainer:
                     self.on_step(self)
                 done = self.scheduler.finished or self.guard.should_stop or (
                     until_step is not None and self.step >= until_step)
-                done = bool(distributed.all_reduce_max(float(done), self.device))  # 各进程必须同时停下
+                done = bool(self.dist.all_reduce_max(float(done), self.device))  # 各进程必须同时停下
             if from_start and self.step == steps_before:  # 从头走完一个 epoch 却一步也没走：再开一个 epoch 也一样
                 bar.close()
                 self.metrics.close()
@@ -296,7 +291,7 @@ class TransformerTrainer:
         else:
             mark = int(progress * c.eval_points + 1e-9)
             due, self.val_mark = mark > self.val_mark, max(mark, self.val_mark)
-        return bool(distributed.all_reduce_max(float(due), self.device))  # 按时间算进度时各进程可能差一点
+        return bool(self.dist.all_reduce_max(float(due), self.device))  # 按时间算进度时各进程可能差一点
 
     # ----- 验证与保存 -----
     def validate(self) -> dict | None:
@@ -307,7 +302,7 @@ class TransformerTrainer:
         if not self.dist.enabled:
             return local
         # 各进程各算一部分验证数据：把总损失、词元数、字符数加起来再算平均
-        nll, tokens, chars = distributed.all_reduce_sum(
+        nll, tokens, chars = self.dist.all_reduce_sum(
             [local["loss"] * local["tokens"], local["tokens"], local["chars"]], self.device)
         return loss_summary(nll, tokens, chars)
 

@@ -12,7 +12,8 @@ from typing import Iterable
 
 import torch
 
-from studygpt.model.transformer import DialogueModel, eval_mode, lm_loss
+from studygpt.model.scoring import eval_mode, lm_loss
+from studygpt.model.transformer import DialogueModel
 from studygpt.tokenizer.char import Tokenizer
 from studygpt.tokenizer.chat_format import IGNORE_INDEX
 
