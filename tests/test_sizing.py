@@ -68,6 +68,25 @@ def test_a_faster_machine_gets_a_bigger_model_by_the_same_rule():
     assert gpu.depth > cpu.depth + 2
 
 
+def test_the_chosen_size_is_always_one_that_was_measured():
+    """真的 CPU 上大矩阵更快：FLOP/s 随大小变。只量 depth 2 时插值会低估大模型的速度（30 分钟的扫描里低了 28%），
+    所以选中的大小没量过就量它，再按全部实测点选：最后选的大小是量过的，预计的速度就是量到的速度。"""
+    calls = []
+
+    def growing(config, batches, device, seconds, use_amp=True):  # 每宽 64 维，每秒多 1e10 次浮点运算
+        calls.append(config.n_layers)
+        return config.n_layers * 1e10 / flops_per_token(config), 0.1
+    # 只量 2 个大小时（旧的做法），后四种都会选到没量过的大小：第一次按 depth 2 猜，量了猜的，再选却又变了
+    for corpus, minutes in ((10**12, 30), (1_190_000, 60), (1_190_000, 120), (3_000_000, 120), (300_000, 30)):
+        calls.clear()
+        choice = size_for_budget(lambda: iter([]), vocab_size=5000, corpus_tokens=corpus, minutes=minutes,
+                                 device=torch.device("cpu"), measure=growing, compile=False)
+        assert calls[0] == 2 and len(calls) <= sizing.MAX_PROBES and len(set(calls)) == len(calls)
+        assert choice.depth in calls, (corpus, minutes, calls, choice.depth)
+        measured = next(p for p in choice.probes if p["depth"] == choice.depth)
+        assert interpolate_flops([Probe(**p) for p in choice.probes], choice.depth) == measured["flops_per_s"]
+
+
 def test_interpolation_between_probes_and_nearest_outside():
     probes = [Probe(2, 0, 1e11, 0), Probe(6, 0, 4e11, 0)]
     assert interpolate_flops(probes, 1) == 1e11 and interpolate_flops(probes, 9) == 4e11

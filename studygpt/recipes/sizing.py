@@ -41,6 +41,7 @@ MAX_EPOCHS = 4.0         # 重复数据的有用上限（Muennighoff et al. 2023
 DEPTHS = range(1, 17)    # d_model 64 … 1024
 VALIDATION_SHARE = 0.1   # 训练中验证大约占的时间
 PROBE_SHARE = 0.04       # 实测大小最多花预算的 4%
+MAX_PROBES = 3           # 最多量几个大小（每个约花 PROBE_SHARE 的三分之一）
 PROBE_LIMIT = 0.05       # 连同实测编译，一共最多花预算的 5%（第 28 号问题的目标）
 # 实测编译之前估计它要多久（秒，含编译后计时的两步），只用来决定量不量：一个常数，每层再加一点。
 # 取得偏大（2 核 CPU 上、机器忙时量的数），宁可少量几次，也不让实测超过 5%
@@ -279,7 +280,8 @@ def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corp
     """实测 → 规则 → Choice。batches() 每次给一个新的批次迭代器（真实的训练批次）；measure 与 measure_compile
     可以换成假的（测试用）。compile：True/False = 使用者定了（--compile），不实测编译；None = 按规则 5 决定。
 
-    先量 depth 2（便宜），按它猜一个大小；猜的不是 2 就再量猜的那个（和它旁边的），最后按全部实测点再算一遍；
+    先量 depth 2（便宜），按它选一个大小；选中的没量过就量它，按全部实测点再选一次，直到选中的正是量过的大小
+    （最多量 MAX_PROBES 个，都在实测预算之内）。这样训练用的大小，它的速度是量出来的，不是插值猜的。
     大小定了，再决定编不编译。
     """
     budget = minutes * 60
@@ -303,10 +305,12 @@ def size_for_budget(batches: Callable[[], Iterable[dict]], vocab_size: int, corp
         return training_seconds(budget, spent)
 
     probe(2)
-    guess, *_ = choose_depth(probes, vocab_size, train_seconds(), corpus_tokens)
-    if guess != 2 and spent < probe_budget:
-        probe(guess)
     depth, optimal, data_limited, more = choose_depth(probes, vocab_size, train_seconds(), corpus_tokens)
+    # 选中的大小没量过，它的速度就只是插值（大矩阵在 CPU 上往往更快，插值偏保守）：量它，按全部实测点再选，
+    # 直到选中的正是量过的大小，或者实测的预算用完
+    while all(p.depth != depth for p in probes) and spent < probe_budget and len(probes) < MAX_PROBES:
+        probe(depth)
+        depth, optimal, data_limited, more = choose_depth(probes, vocab_size, train_seconds(), corpus_tokens)
     config = family_config(depth, vocab_size)
     if compile is None:
         eager_tokens_per_s = interpolate_flops(probes, depth) / flops_per_token(config)
