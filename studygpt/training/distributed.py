@@ -83,14 +83,6 @@ def setup_distributed(device_name: str | None = None) -> tuple[DistInfo, torch.d
 current = DistInfo.current  # distributed.current()：本进程的 DistInfo
 
 
-def all_reduce_sum(values: list[float], device) -> list[float]:
-    return current().all_reduce_sum(values, device)
-
-
-def all_reduce_max(value: float, device) -> float:
-    return current().all_reduce_max(value, device)
-
-
 def cleanup() -> None:
     """训练正常结束后拆掉进程组。先等所有进程都走到这里 (barrier)：一个进程先拆、别的进程还在收发时，
     gloo 偶尔会 abort（"terminate called without an active exception"）。"""
