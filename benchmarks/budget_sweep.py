@@ -18,6 +18,7 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
 每个格子在一个新的 Python 进程里训练（像学习者每次敲一条 `studygpt train`）。2026-12-07 之前的扫描在同一个进程里
 接连训练几个格子：进程的内存越积越多（第 6 个格子开训时已占 9.6 GB），bf16 矩阵乘法从约 830 降到约 400 GFLOP/s，
 排在后面的格子就少走了三成的步。那些行在结果文件里标着 shared_process，续跑时当作没做过、报告里不算。
+规则改过之后重测的格子，旧的那一行标着 superseded（写着为什么），同样留着备查、不算。
 
 可以续跑 (resumable)：每个做完的格子追加一行到结果文件；再跑时跳过已有的（按 预算、大小、数据、CPU 型号 对应）。
 结果文件默认是 runs/budget_sweep/budget_sweep.jsonl，每个格子的运行目录是 runs/budget_sweep/<格子>/（runs/ 不进 git）；
@@ -147,16 +148,16 @@ def cell_key(budget: float, size: str, data: str, cpu: str) -> tuple:
 
 
 def done_cells(path: Path) -> set[tuple]:
-    """结果文件里已经做完的格子（文件不在时为空）；和别的格子同一个进程训练的（shared_process）不算做完。"""
+    """结果文件里已经做完的格子（文件不在时为空）；read_rows 略过的行不算做完。"""
     return {cell_key(r["budget_min"], r["size"], r["data"], r["cpu"]) for r in read_rows(path)}
 
 
 def read_rows(path: Path) -> list[dict]:
-    """结果文件里可信的行：shared_process 的行（见模块说明）留在文件里备查，这里略过。"""
+    """结果文件里可信的行：shared_process 与 superseded 的行（见模块说明）留在文件里备查，这里略过。"""
     if not path.exists():
         return []
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if not r.get("shared_process")]
+    return [r for r in rows if not (r.get("shared_process") or r.get("superseded"))]
 
 
 def append_row(path: Path, row: dict) -> None:

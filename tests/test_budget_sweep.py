@@ -58,11 +58,12 @@ def test_fixed_size_cells_are_the_sizing_family_with_its_learning_rate():
     assert specs["auto"].preset == "auto" and specs["auto"].model == {} and specs["study"].preset == "study"
 
 
-def test_rows_trained_in_a_shared_process_count_as_not_done_and_stay_out_of_the_report(tmp_path):
+def test_rows_trained_in_a_shared_process_or_superseded_count_as_not_done_and_stay_out_of_the_report(tmp_path):
     sweep = load_benchmark("budget_sweep")
     results = tmp_path / "r.jsonl"
     row = {"budget_min": 5.0, "size": "d1", "data": "base", "cpu": "x"}
     sweep.append_row(results, {**row, "shared_process": True})
+    sweep.append_row(results, {**row, "superseded": "old probe rule"})
     assert sweep.done_cells(results) == set() and sweep.read_rows(results) == []
     sweep.append_row(results, row)
     assert sweep.done_cells(results) == {(5.0, "d1", "base", "x")} and sweep.read_rows(results) == [row]
