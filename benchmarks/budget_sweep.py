@@ -20,6 +20,10 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
 排在后面的格子就少走了三成的步。那些行在结果文件里标着 shared_process，续跑时当作没做过、报告里不算。
 规则改过之后重测的格子，旧的那一行标着 superseded（写着为什么），同样留着备查、不算。
 
+精度 (precision)：默认和 `studygpt train` 一样由机器决定（有快的 bf16 就用 bf16）。--fp32 关掉 bf16，全用 fp32，
+像大多数笔记本（只有 AVX2，bf16 慢 100 倍以上，训练只能用 fp32）或没有 BF16 的 Xeon：在一台有 AMX 的机器上，
+它回答"在 fp32 的机器上 auto 比 study 好多少"。这些行记着 precision: fp32，和默认的行分开比、分开报告，图里不画。
+
 可以续跑 (resumable)：每个做完的格子追加一行到结果文件；再跑时跳过已有的（按 预算、大小、数据、CPU 型号 对应）。
 结果文件默认是 runs/budget_sweep/budget_sweep.jsonl，每个格子的运行目录是 runs/budget_sweep/<格子>/（runs/ 不进 git）；
 加 --record 时结果文件是仓库里的 benchmarks/results/budget_sweep.jsonl（第 10 章的表与图来自它；--report 也读它）。
@@ -31,6 +35,7 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
     python benchmarks/budget_sweep.py                       # 全部（可中断，再跑接着做）
     python benchmarks/budget_sweep.py --budgets 5 --sizes 1 2 3 4   # 只跑一部分
     python benchmarks/budget_sweep.py --extra-data          # 再加上字幕数据的一组
+    python benchmarks/budget_sweep.py --fp32 --budgets 5 --sizes --study   # fp32 的机器上：auto 对 study
     python benchmarks/budget_sweep.py --report              # 表格 + 图 runs/budget_sweep/budget_sweep.png
     python benchmarks/budget_sweep.py --record              # 维护者：格子记进 benchmarks/results/budget_sweep.jsonl（进 git）
     python benchmarks/budget_sweep.py --report --record     # 记录的结果：表格 + 图（第 10 章的数字）
@@ -82,6 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="每个预算也跑 study 预设（原项目的大小）作对照：第 28 号问题的目标是 auto 比它低多少 bpc")
     p.add_argument("--extra-data", action=argparse.BooleanOptionalAction, default=False,
                    help="再跑一组：训练数据加上 ../shared/data/subtitles/*.conv")
+    p.add_argument("--fp32", action="store_true",
+                   help="训练全用 fp32（关掉 bf16），像只有 AVX2 的笔记本；这些格子单独记、单独比（见模块说明）")
     p.add_argument("--threads", type=int, help="CPU 线程数（默认 PyTorch 的默认值）")
     p.add_argument("--results", type=Path, help="结果文件（默认 runs/budget_sweep/budget_sweep.jsonl；--record 时是 "
                    "benchmarks/results/budget_sweep.jsonl）")
@@ -143,13 +150,18 @@ def cpu_model() -> str:
     return cpuinfo_field("model name") or "unknown CPU"
 
 
-def cell_key(budget: float, size: str, data: str, cpu: str) -> tuple:
-    return (float(budget), size, data, cpu)
+def cell_key(budget: float, size: str, data: str, cpu: str, precision: str = "auto") -> tuple:
+    return (float(budget), size, data, cpu, precision)
+
+
+def precision_of(row: dict) -> str:
+    """"auto"（机器决定，默认）或 "fp32"（--fp32）。"""
+    return row.get("precision", "auto")
 
 
 def done_cells(path: Path) -> set[tuple]:
     """结果文件里已经做完的格子（文件不在时为空）；read_rows 略过的行不算做完。"""
-    return {cell_key(r["budget_min"], r["size"], r["data"], r["cpu"]) for r in read_rows(path)}
+    return {cell_key(r["budget_min"], r["size"], r["data"], r["cpu"], precision_of(r)) for r in read_rows(path)}
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -179,18 +191,18 @@ def cpu_seconds() -> tuple[float, float]:
 
 
 # ===== 4. 训练一个格子 (train one cell) =====
-def cell_spec(budget: float, size: str, data: dict, out: Path, threads: int | None) -> RunSpec:
-    """dN：study 预设 + 家族的大小 + 学习率规则；auto：--preset auto，自己实测、自己选。"""
+def cell_spec(budget: float, size: str, data: dict, out: Path, threads: int | None, fp32: bool = False) -> RunSpec:
+    """dN：study 预设 + 家族的大小 + 学习率规则；auto：--preset auto，自己实测、自己选。fp32：关掉 bf16。"""
     common = dict(data=[str(p) for p in data["train"]], val=str(data["val"]), out=str(out), device="cpu",
                   threads=threads)
-    if size == "auto":
-        return RunSpec(preset="auto", train={"max_minutes": budget}, **common)
+    train = {"max_minutes": budget, **({"use_amp": False} if fp32 else {})}
+    if size == "auto":  # auto 的实测也用 fp32：它量的是训练会用的精度
+        return RunSpec(preset="auto", train=train, **common)
     if size == "study":  # 对照：原项目的大小（512 宽、4 层），不按预算改
-        return RunSpec(preset="study", train={"max_minutes": budget}, **common)
+        return RunSpec(preset="study", train=train, **common)
     c = sizing.family_config(int(size[1:]), vocab_size=1)
     model = {"d_model": c.d_model, "n_head": c.n_head, "n_layers": c.n_layers, "max_len": c.max_len}
-    return RunSpec(preset="study", model=model, train={"max_minutes": budget, "lr": sizing.learning_rate(c.d_model)},
-                   **common)
+    return RunSpec(preset="study", model=model, train={**train, "lr": sizing.learning_rate(c.d_model)}, **common)
 
 
 def training_speed(history: list[dict]) -> float | None:
@@ -215,7 +227,8 @@ def probe_check(spec: RunSpec, vocab_size: int, budget: float, achieved: float) 
             "probe_vs_train": ratio, "probe_ok": s["probe_seconds"] <= 0.05 * budget * 60 and abs(ratio - 1) <= 0.15}
 
 
-def run_cell(budget: float, size: str, variant: str, data: dict, out: Path, threads: int | None) -> dict:
+def run_cell(budget: float, size: str, variant: str, data: dict, out: Path, threads: int | None,
+             fp32: bool = False) -> dict:
     """训练一个格子，在 best/ 上算每个留出集的 bpc，返回结果文件的一行。日志写进 <out>/sweep.log。"""
     if out.exists():
         shutil.rmtree(out)  # 上次没做完的格子：从头来（只有做完的才写进结果文件）
@@ -223,7 +236,7 @@ def run_cell(budget: float, size: str, variant: str, data: dict, out: Path, thre
     log_file = (out / "sweep.log").open("w", encoding="utf-8")
     log = lambda text: print(text, file=log_file, flush=True)  # noqa: E731
     load_start, (busy0, ours0), t0 = load_average(), cpu_seconds(), time.perf_counter()
-    spec = cell_spec(budget, size, data, out, threads)
+    spec = cell_spec(budget, size, data, out, threads, fp32)
     trainer, summary = train_from_spec(spec, log=log, progress=False)
     model = report_model(trainer)  # best/（验证损失最低的那次），`studygpt chat` 默认加载的也是它
     bpc = {}
@@ -235,6 +248,7 @@ def run_cell(budget: float, size: str, variant: str, data: dict, out: Path, thre
     log_file.close()
     achieved = training_speed(trainer.history) or summary["tokens_per_s"]  # 不到 log_every 步时只有总平均
     row = {"budget_min": budget, "size": size, "data": variant, "cpu": cpu_model(),
+           **({"precision": "fp32"} if fp32 else {}), "precision_used": trainer.precision.name,
            "depth": trainer.model.config.n_layers, "d_model": trainer.model.config.d_model,
            "params": trainer.model.num_params(), "steps": summary["steps"], "tokens": summary["tokens"],
            "epochs": summary["tokens"] / int(trainer.train_loader.lengths.sum()),
@@ -249,9 +263,10 @@ def run_cell(budget: float, size: str, variant: str, data: dict, out: Path, thre
     return row
 
 
-def run_cell_in_new_process(budget: float, size: str, variant: str, data: dict, out: Path, threads: int | None) -> dict:
+def run_cell_in_new_process(budget: float, size: str, variant: str, data: dict, out: Path, threads: int | None,
+                            fp32: bool = False) -> dict:
     """在一个新的 Python 进程里跑 run_cell（本脚本加 --one-cell），读回它写下的结果行。"""
-    job = {"budget": budget, "size": size, "variant": variant, "out": str(out), "threads": threads,
+    job = {"budget": budget, "size": size, "variant": variant, "out": str(out), "threads": threads, "fp32": fp32,
            "data": {"train": [str(p) for p in data["train"]], "val": str(data["val"]),
                     "eval": {k: str(v) for k, v in data["eval"].items()}}}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -270,15 +285,17 @@ def one_cell(job: dict, row_file: Path) -> None:
     """--one-cell：子进程里训练一个格子，把结果行写进 row_file。"""
     data = {"train": [Path(p) for p in job["data"]["train"]], "val": Path(job["data"]["val"]),
             "eval": {k: Path(v) for k, v in job["data"]["eval"].items()}}
-    row = run_cell(job["budget"], job["size"], job["variant"], data, Path(job["out"]), job["threads"])
+    row = run_cell(job["budget"], job["size"], job["variant"], data, Path(job["out"]), job["threads"],
+                   job.get("fp32", False))
     row_file.write_text(json.dumps(row, ensure_ascii=False), encoding="utf-8")
 
 
 # ===== 5. 扫描：每个预算先跑 auto，再跑固定大小 (the sweep) =====
 def sweep(args: argparse.Namespace) -> None:
     variants = ["base"] + (["extra"] if args.extra_data else [])
-    cpu = cpu_model()
-    print(f"机器 (machine): {describe_machine()} · 代码 (code) {code_version()}")
+    cpu, precision = cpu_model(), "fp32" if args.fp32 else "auto"
+    print(f"机器 (machine): {describe_machine()} · 代码 (code) {code_version()}"
+          f"{' · 全用 fp32 (--fp32)' if args.fp32 else ''}")
     print(f"结果文件 (results): {args.results}")
     for variant in variants:
         data = quick_data(args.runs) if args.quick else real_data(variant == "extra")
@@ -287,12 +304,12 @@ def sweep(args: argparse.Namespace) -> None:
         for budget in args.budgets:
             sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES.get(int(budget), [1, 2, 3, 4])
             for size in (["auto"] if args.auto else []) + [f"d{d}" for d in sizes] + (["study"] if args.study else []):
-                name = f"{variant}_{budget:g}min_{size}"
-                if cell_key(budget, size, variant, cpu) in done_cells(args.results):
+                name = f"{variant}_{budget:g}min_{size}" + ("_fp32" if args.fp32 else "")
+                if cell_key(budget, size, variant, cpu, precision) in done_cells(args.results):
                     print(f"已做过，跳过 (done, skipped): {name}")
                     continue
                 print(f"格子 (cell) {name} …", flush=True)
-                row = run_cell_in_new_process(budget, size, variant, data, args.runs / name, args.threads)
+                row = run_cell_in_new_process(budget, size, variant, data, args.runs / name, args.threads, args.fp32)
                 row.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            machine=describe_machine(), code=code_version(), quick=args.quick)
                 append_row(args.results, row)
@@ -322,9 +339,10 @@ def report_table(rows: list[dict]) -> str:
     """格子表（预算 × 大小）与每个预算的小结，Markdown。"""
     files = sorted({f for r in rows for f in r["bpc"]})
     out = []
-    for data in sorted({r["data"] for r in rows}):
-        group = sorted([r for r in rows if r["data"] == data], key=lambda r: (r["budget_min"], r["params"]))
-        out.append(f"### 数据 (data): {data}")
+    for data, precision in sorted({(r["data"], precision_of(r)) for r in rows}):
+        group = sorted([r for r in rows if r["data"] == data and precision_of(r) == precision],
+                       key=lambda r: (r["budget_min"], r["params"]))
+        out.append(f"### 数据 (data): {data}" + (" · 全用 fp32 (--fp32)" if precision == "fp32" else ""))
         out.append(md_table(["预算 (min)", "大小 (size)", "参数 (params)", "步 (steps)", "epoch", "tokens/s",
                              *[f"bpc {f}" for f in files], "Dist-2", "busy"],
                             [[f"{r['budget_min']:g}", r["size"] + (f" → d{r['auto_depth']}" if r["size"] == "auto" else ""),
@@ -348,7 +366,9 @@ def report_table(rows: list[dict]) -> str:
 
 
 def plot_isoflop(rows: list[dict], path: Path) -> Path:
-    """每个留出集一幅：横轴参数（对数），纵轴 bpc，每个预算一条线（固定大小），auto 用星号标出；extra 数据画虚线。"""
+    """每个留出集一幅：横轴参数（对数），纵轴 bpc，每个预算一条线（固定大小），auto 用星号标出；extra 数据画虚线。
+    --fp32 的格子不画（它们只有 auto 与 study，和机器自己选精度的格子不在一条曲线上）。"""
+    rows = [r for r in rows if precision_of(r) == "auto"]
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -66,4 +66,18 @@ def test_rows_trained_in_a_shared_process_or_superseded_count_as_not_done_and_st
     sweep.append_row(results, {**row, "superseded": "old probe rule"})
     assert sweep.done_cells(results) == set() and sweep.read_rows(results) == []
     sweep.append_row(results, row)
-    assert sweep.done_cells(results) == {(5.0, "d1", "base", "x")} and sweep.read_rows(results) == [row]
+    assert sweep.done_cells(results) == {(5.0, "d1", "base", "x", "auto")} and sweep.read_rows(results) == [row]
+
+
+def test_fp32_cells_train_in_fp32_and_are_kept_apart_from_the_machines_own_precision(tmp_path):
+    """--fp32：每个格子（auto 的实测也是）关掉 bf16；它们和默认精度的格子各算各的"做过没有"，图里不画。"""
+    sweep = load_benchmark("budget_sweep")
+    data = {"train": [Path("a.conv")], "val": Path("v.conv"), "eval": {}}
+    for size in ["auto", "study", "d2"]:
+        assert sweep.cell_spec(5, size, data, tmp_path, None, fp32=True).train["use_amp"] is False
+        assert "use_amp" not in sweep.cell_spec(5, size, data, tmp_path, None).train
+    results = tmp_path / "r.jsonl"
+    row = {"budget_min": 5.0, "size": "auto", "data": "base", "cpu": "x"}
+    sweep.append_row(results, {**row, "precision": "fp32"})
+    assert sweep.done_cells(results) == {(5.0, "auto", "base", "x", "fp32")}
+    assert sweep.cell_key(5, "auto", "base", "x") not in sweep.done_cells(results)
