@@ -20,7 +20,8 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
 排在后面的格子就少走了三成的步。那些行在结果文件里标着 shared_process，续跑时当作没做过、报告里不算。
 规则改过之后重测的格子，旧的那一行标着 superseded（写着为什么），同样留着备查、不算。
 
-精度 (precision)：默认和 `studygpt train` 一样由机器决定（有快的 bf16 就用 bf16）。--fp32 关掉 bf16，全用 fp32，
+精度 (precision)：默认和 `studygpt train` 一样由机器决定（有快的 bf16 就用 bf16）。--use-amp false 关掉 bf16，全用 fp32
+（和 `studygpt train --use-amp false` 同一个写法），
 像大多数笔记本（只有 AVX2，bf16 慢 100 倍以上，训练只能用 fp32）或没有 BF16 的 Xeon：在一台有 AMX 的机器上，
 它回答"在 fp32 的机器上 auto 比 study 好多少"。这些行记着 precision: fp32，和默认的行分开比、分开报告，图里不画。
 
@@ -35,7 +36,7 @@ cdial_valid_2k.conv 与 kdconv_dev_450.conv（完全没见过的领域）的每�
     python benchmarks/budget_sweep.py                       # 全部（可中断，再跑接着做）
     python benchmarks/budget_sweep.py --budgets 5 --sizes 1 2 3 4   # 只跑一部分
     python benchmarks/budget_sweep.py --extra-data          # 再加上字幕数据的一组
-    python benchmarks/budget_sweep.py --fp32 --budgets 5 --sizes --study   # fp32 的机器上：auto 对 study
+    python benchmarks/budget_sweep.py --use-amp false --budgets 5 --sizes --study   # fp32 的机器上：auto 对 study
     python benchmarks/budget_sweep.py --report              # 表格 + 图 runs/budget_sweep/budget_sweep.png
     python benchmarks/budget_sweep.py --record              # 维护者：格子记进 benchmarks/results/budget_sweep.jsonl（进 git）
     python benchmarks/budget_sweep.py --report --record     # 记录的结果：表格 + 图（第 10 章的数字）
@@ -77,6 +78,13 @@ RUNS = REPO / "runs" / "budget_sweep"
 
 
 # ===== 1. 命令行 (command line) =====
+def yes_no(text: str) -> bool:
+    """`--use-amp false`：和 studygpt train 的 `--key value` 一样，写 true / false。"""
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"要写 true 或 false，不是 {text!r}")
+    return text.lower() == "true"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--budgets", type=float, nargs="+", help="预算（分钟），默认 5 15 30")
@@ -87,8 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="每个预算也跑 study 预设（原项目的大小）作对照：第 28 号问题的目标是 auto 比它低多少 bpc")
     p.add_argument("--extra-data", action=argparse.BooleanOptionalAction, default=False,
                    help="再跑一组：训练数据加上 ../shared/data/subtitles/*.conv")
-    p.add_argument("--fp32", action="store_true",
-                   help="训练全用 fp32（关掉 bf16），像只有 AVX2 的笔记本；这些格子单独记、单独比（见模块说明）")
+    p.add_argument("--use-amp", type=yes_no, default=True, metavar="{true,false}",
+                   help="false = 训练全用 fp32（关掉 bf16），像只有 AVX2 的笔记本；这些格子单独记、单独比（见模块说明）")
     p.add_argument("--threads", type=int, help="CPU 线程数（默认 PyTorch 的默认值）")
     p.add_argument("--results", type=Path, help="结果文件（默认 runs/budget_sweep/budget_sweep.jsonl；--record 时是 "
                    "benchmarks/results/budget_sweep.jsonl）")
@@ -155,7 +163,7 @@ def cell_key(budget: float, size: str, data: str, cpu: str, precision: str = "au
 
 
 def precision_of(row: dict) -> str:
-    """"auto"（机器决定，默认）或 "fp32"（--fp32）。"""
+    """"auto"（机器决定，默认）或 "fp32"（--use-amp false）。"""
     return row.get("precision", "auto")
 
 
@@ -293,9 +301,10 @@ def one_cell(job: dict, row_file: Path) -> None:
 # ===== 5. 扫描：每个预算先跑 auto，再跑固定大小 (the sweep) =====
 def sweep(args: argparse.Namespace) -> None:
     variants = ["base"] + (["extra"] if args.extra_data else [])
-    cpu, precision = cpu_model(), "fp32" if args.fp32 else "auto"
+    fp32 = not args.use_amp
+    cpu, precision = cpu_model(), "fp32" if fp32 else "auto"
     print(f"机器 (machine): {describe_machine()} · 代码 (code) {code_version()}"
-          f"{' · 全用 fp32 (--fp32)' if args.fp32 else ''}")
+          f"{' · 全用 fp32 (--use-amp false)' if fp32 else ''}")
     print(f"结果文件 (results): {args.results}")
     for variant in variants:
         data = quick_data(args.runs) if args.quick else real_data(variant == "extra")
@@ -304,12 +313,12 @@ def sweep(args: argparse.Namespace) -> None:
         for budget in args.budgets:
             sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES.get(int(budget), [1, 2, 3, 4])
             for size in (["auto"] if args.auto else []) + [f"d{d}" for d in sizes] + (["study"] if args.study else []):
-                name = f"{variant}_{budget:g}min_{size}" + ("_fp32" if args.fp32 else "")
+                name = f"{variant}_{budget:g}min_{size}" + ("_fp32" if fp32 else "")
                 if cell_key(budget, size, variant, cpu, precision) in done_cells(args.results):
                     print(f"已做过，跳过 (done, skipped): {name}")
                     continue
                 print(f"格子 (cell) {name} …", flush=True)
-                row = run_cell_in_new_process(budget, size, variant, data, args.runs / name, args.threads, args.fp32)
+                row = run_cell_in_new_process(budget, size, variant, data, args.runs / name, args.threads, fp32)
                 row.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            machine=describe_machine(), code=code_version(), quick=args.quick)
                 append_row(args.results, row)
@@ -342,7 +351,7 @@ def report_table(rows: list[dict]) -> str:
     for data, precision in sorted({(r["data"], precision_of(r)) for r in rows}):
         group = sorted([r for r in rows if r["data"] == data and precision_of(r) == precision],
                        key=lambda r: (r["budget_min"], r["params"]))
-        out.append(f"### 数据 (data): {data}" + (" · 全用 fp32 (--fp32)" if precision == "fp32" else ""))
+        out.append(f"### 数据 (data): {data}" + (" · 全用 fp32 (--use-amp false)" if precision == "fp32" else ""))
         out.append(md_table(["预算 (min)", "大小 (size)", "参数 (params)", "步 (steps)", "epoch", "tokens/s",
                              *[f"bpc {f}" for f in files], "Dist-2", "busy"],
                             [[f"{r['budget_min']:g}", r["size"] + (f" → d{r['auto_depth']}" if r["size"] == "auto" else ""),
@@ -367,7 +376,7 @@ def report_table(rows: list[dict]) -> str:
 
 def plot_isoflop(rows: list[dict], path: Path) -> Path:
     """每个留出集一幅：横轴参数（对数），纵轴 bpc，每个预算一条线（固定大小），auto 用星号标出；extra 数据画虚线。
-    --fp32 的格子不画（它们只有 auto 与 study，和机器自己选精度的格子不在一条曲线上）。"""
+    fp32（--use-amp false）的格子不画（它们只有 auto 与 study，和机器自己选精度的格子不在一条曲线上）。"""
     rows = [r for r in rows if precision_of(r) == "auto"]
     import matplotlib
     matplotlib.use("Agg")
@@ -384,17 +393,20 @@ def plot_isoflop(rows: list[dict], path: Path) -> Path:
             cells = [r for r in rows if r["budget_min"] == b and r["data"] == data and f in r["bpc"]]
             fixed = sorted([r for r in cells if r["size"].startswith("d")], key=lambda r: r["params"])
             style = "o-" if data == "base" else "s--"
-            ax.plot([r["params"] for r in fixed], [r["bpc"][f] for r in fixed], style, color=colors[b],
-                    label=f"{b:g} 分钟 ({data})")
-            for r in (r for r in cells if r["size"] == "auto"):
-                ax.plot(r["params"], r["bpc"][f], "*", color=colors[b], markersize=16, markeredgecolor="black")
+            if fixed:  # 只有 auto 的一组（如加字幕）没有线，也不进图例
+                ax.plot([r["params"] for r in fixed], [r["bpc"][f] for r in fixed], style, color=colors[b],
+                        label=f"{b:g} 分钟 ({data})")
+            for r in (r for r in cells if r["size"] == "auto"):  # 加字幕 (extra) 的 auto：空心星
+                hollow = data != "base"
+                ax.plot(r["params"], r["bpc"][f], "*", color=colors[b], markersize=16, markeredgewidth=1.5,
+                        markeredgecolor=colors[b] if hollow else "black", markerfacecolor="none" if hollow else colors[b])
             for r in (r for r in cells if r["size"] == "study"):
                 ax.plot(r["params"], r["bpc"][f], "x", color=colors[b], markersize=10)
         ax.set_xscale("log")
         ax.set_xlabel("参数 (parameters)")
         ax.set_ylabel(f"留出 bpc ({f}) ↓")
         ax.grid(alpha=0.3)
-        ax.set_title(f"{f}：★ = --preset auto 的选择，× = study 预设")
+        ax.set_title(f"{f}：★ = auto 的选择（空心 = 加字幕），× = study", fontsize=10)
     axes[0][0].legend(fontsize=8)
     fig.suptitle("同样的时间预算，多大的模型最好？(isoFLOP-style budget sweep)")
     fig.tight_layout()

@@ -70,7 +70,7 @@ def test_rows_trained_in_a_shared_process_or_superseded_count_as_not_done_and_st
 
 
 def test_fp32_cells_train_in_fp32_and_are_kept_apart_from_the_machines_own_precision(tmp_path):
-    """--fp32：每个格子（auto 的实测也是）关掉 bf16；它们和默认精度的格子各算各的"做过没有"，图里不画。"""
+    """--use-amp false：每个格子（auto 的实测也是）关掉 bf16；它们和默认精度的格子各算各的"做过没有"，图里不画。"""
     sweep = load_benchmark("budget_sweep")
     data = {"train": [Path("a.conv")], "val": Path("v.conv"), "eval": {}}
     for size in ["auto", "study", "d2"]:
@@ -81,3 +81,8 @@ def test_fp32_cells_train_in_fp32_and_are_kept_apart_from_the_machines_own_preci
     sweep.append_row(results, {**row, "precision": "fp32"})
     assert sweep.done_cells(results) == {(5.0, "auto", "base", "x", "fp32")}
     assert sweep.cell_key(5, "auto", "base", "x") not in sweep.done_cells(results)
+
+
+def test_use_amp_is_spelled_like_studygpt_train():
+    sweep = load_benchmark("budget_sweep")
+    assert sweep.parse_args(["--use-amp", "false"]).use_amp is False and sweep.parse_args([]).use_amp is True
