@@ -1,8 +1,9 @@
 """`--preset auto` 训练出的运行目录和别的一样能用（第 28 号问题的验收）：`chat`、`eval`、`serve`、`export`
 （Hugging Face 与 GGUF）都加载它；导出的 Hugging Face 模型算出的 logits 与我们的相同。
 auto 的大小来自家族（d_model = 64·depth、每头 32 维），不是某个预设：这里查的就是这些形状也走得通。"""
-import io
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -34,11 +35,11 @@ def test_the_auto_run_is_a_family_size(auto_run):
         (chosen.d_model, chosen.n_layers, chosen.n_head)
 
 
-def test_chat_and_eval_load_the_auto_run(auto_run, monkeypatch, capsys, tmp_path):
+def test_chat_and_eval_load_the_auto_run(auto_run, tmp_path):
     run, data = auto_run
-    monkeypatch.setattr("sys.stdin", io.StringIO("你好\n在吗\nbye\n"))
-    assert main(["chat", str(run), "--seed", "0", "--max-length", "8"]) == 0
-    assert capsys.readouterr().out.count("AI: ") == 2
+    chat = subprocess.run([sys.executable, "-m", "studygpt", "chat", str(run), "--seed", "0", "--max-length", "8"],
+                          input="你好\n在吗\nbye\n", capture_output=True, text=True, timeout=300)
+    assert chat.returncode == 0 and chat.stdout.count("AI: ") == 2, chat.stderr
     assert main(["eval", str(run), "--data", str(data), "--seeds", "0", "--out", str(tmp_path / "e.json")]) == 0
     assert json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))["bpc"] > 0
 
