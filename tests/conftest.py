@@ -38,6 +38,13 @@ def tokenizer() -> Tokenizer:
     return Tokenizer().build_vocab(t for d in DIALOGUES for t in d)
 
 
+def write_numbered_pairs(path: Path) -> Path:
+    """1,200 段一问一答（4 种问答 × 编号 0–299）的 .conv：够 --preset auto 实测、选大小、训练几秒。"""
+    pairs = [("你好", "你好呀"), ("在吗", "在的"), ("吃饭了吗", "吃过了"), ("今天天气怎么样", "今天是晴天")]
+    path.write_text("".join(f"E\nM {q}{i}\nM {a}{i}\n" for i in range(300) for q, a in pairs), encoding="utf-8")
+    return path
+
+
 def tiny_model(vocab_size: int, seed: int = 0, **kw) -> DialogueModel:
     torch.manual_seed(seed)
     cfg = dict(vocab_size=vocab_size, d_model=32, n_head=4, n_layers=2, max_len=64)

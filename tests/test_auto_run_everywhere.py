@@ -13,14 +13,13 @@ from studygpt.cli.parser import main
 from studygpt.model.checkpoint import load_model
 from studygpt.recipes.sizing import family_config
 from studygpt.serve.app import serve_in_background
+from tests.conftest import write_numbered_pairs
 
 
 @pytest.fixture(scope="module")
 def auto_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("auto")
-    data = tmp / "d.conv"
-    pairs = [("你好", "你好呀"), ("在吗", "在的"), ("吃饭了吗", "吃过了"), ("今天天气怎么样", "今天是晴天")]
-    data.write_text("".join(f"E\nM {q}{i}\nM {a}{i}\n" for i in range(300) for q, a in pairs), encoding="utf-8")
+    data = write_numbered_pairs(tmp / "d.conv")
     out = tmp / "run"
     assert main(["train", "--data", str(data), "--out", str(out), "--preset", "auto", "--max-minutes", "0.03",
                  "--no-progress", "--device", "cpu", "--batch-size", "4", "--threads", "1"]) == 0

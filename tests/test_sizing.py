@@ -22,6 +22,7 @@ from studygpt.recipes.sizing import (
     param_count,
     size_for_budget,
 )
+from tests.conftest import write_numbered_pairs
 
 
 @pytest.mark.parametrize("depth", [1, 2, 5])
@@ -101,10 +102,7 @@ def test_choose_depth_is_compute_optimal_when_data_suffices():
 
 @pytest.fixture()
 def corpus(tmp_path):
-    path = tmp_path / "d.conv"
-    pairs = [("你好", "你好呀"), ("在吗", "在的"), ("吃饭了吗", "吃过了"), ("今天天气怎么样", "今天是晴天")]
-    path.write_text("".join(f"E\nM {q}{i}\nM {a}{i}\n" for i in range(300) for q, a in pairs), encoding="utf-8")
-    return path
+    return write_numbered_pairs(tmp_path / "d.conv")
 
 
 def test_auto_preset_prints_its_choice_trains_and_resume_keeps_it(corpus, tmp_path, capsys, monkeypatch):
